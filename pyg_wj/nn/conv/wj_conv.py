@@ -1,0 +1,225 @@
+from typing import NamedTuple, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.typing import Adj, OptTensor
+from torch_geometric.utils import spmm
+
+from pyg_wj.nn.wj_common import WJParameters
+from pyg_wj.utils.adjacency import (adjacency_diagonal, as_edge_index,
+                                    edge_index_to_csr, edge_index_to_dense,
+                                    normalize_edge_index)
+from pyg_wj.utils.validation import (check_initial_features,
+                                     check_node_features)
+
+
+class _Graph(NamedTuple):
+    """The normalised adjacency in the one form the layer will use."""
+    num_nodes: int
+    edge_index: Optional[Tensor]  # message path (learnable edge weights)
+    edge_weight: Optional[Tensor]
+    csr: Optional[Tensor]  # adj_t for torch.sparse.mm
+    dense: Optional[Tensor]  # [N, N] for small graphs
+    diagonal: Optional[Tensor]  # [N] for the authors' diagonal-only term
+
+
+class WJConv(WJParameters, MessagePassing):
+    r"""The weighted-Jacobi graph layer from the `"Spatio-Temporal
+    MLP-Graph Network for 3D Human Pose Estimation"
+    <https://arxiv.org/abs/2308.15313>`_ paper (eq. 6)
+
+    .. math::
+        \mathbf{X}^{\prime} = \mathbf{X}\mathbf{W}_1
+        - \mathbf{\Omega} \odot (\mathbf{X}\mathbf{W}_2)
+        + (1 - \alpha)\, \mathbf{\Omega} \odot
+          (\mathbf{\check{A}} \mathbf{X}\mathbf{W}_2)
+        + \alpha\, \mathbf{\Omega} \odot (\mathbf{X}^{(0)}\mathbf{W}_3)
+        + \mathbf{b},
+
+    where :math:`\mathbf{X}^{(0)}` are the layer's initial features and
+    :math:`\mathbf{\check{A}} = \mathbf{\hat{A}}` or, with adjacency
+    modulation, :math:`\mathbf{\check{A}} = \frac{1}{2}\big((\mathbf{\hat{A}}
+    + \mathbf{Q}) + (\mathbf{\hat{A}} + \mathbf{Q})^\top\big)` with a
+    learnable dense :math:`\mathbf{Q}`, and :math:`\mathbf{\hat{A}} =
+    \mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}`.
+
+    With :math:`\mathbf{W}_1 = \mathbf{W}_2 = \mathbf{W}_3 = \mathbf{I}`,
+    a scalar :math:`\mathbf{\Omega} = \omega`, no modulation and no bias,
+    the layer is one weighted-Jacobi step for the implicit-fairing system
+    :math:`(\mathbf{I} + s\mathbf{L})\mathbf{H} = \mathbf{X}^{(0)}` with
+    :math:`\mathbf{L} = \mathbf{I} - \mathbf{\hat{A}}` and
+    :math:`\alpha = 1 / (1 + s)` (paper eq. 4).
+
+    The two products with :math:`\mathbf{X}` run as one GEMM. Aggregation
+    uses a dense matmul on graphs of at most :obj:`dense_max_nodes` nodes
+    (skeletons), a cached CSR sparse matmul otherwise, and per-edge
+    messages only when :obj:`edge_weight` requires a gradient.
+
+    Args:
+        in_channels (int): Size of each input sample.
+        out_channels (int): Size of each output sample.
+        alpha (float, optional): Strength :math:`\alpha` of the initial
+            features. (default: :obj:`0.1`)
+        omega (str, optional): Shape of :math:`\mathbf{\Omega}`:
+            :obj:`"node"` (``[num_nodes, out_channels]``, the paper's),
+            :obj:`"channel"` (``[out_channels]``), :obj:`"scalar"` or
+            :obj:`"none"` (:math:`\mathbf{\Omega} = 1`). (default:
+            :obj:`"node"` if :obj:`num_nodes` is given, else
+            :obj:`"channel"`)
+        num_nodes (int, optional): Number of nodes of the (fixed) graph;
+            needed by :obj:`omega="node"` and :obj:`modulation=True`.
+        modulation (bool, optional): Learn the adjacency modulation
+            :math:`\mathbf{Q}` (``[num_nodes, num_nodes]``, initialised to
+            :obj:`1e-6`). (default: :obj:`False`)
+        x0_channels (int, optional): Channels of the initial features
+            :math:`\mathbf{X}^{(0)}`. (default: :obj:`in_channels`)
+        cached (bool, optional): Cache the normalised adjacency on the first
+            call, for a graph that never changes. (default: :obj:`False`)
+        normalize (bool, optional): Apply :math:`\mathbf{D}^{-1/2}
+            \mathbf{A}\mathbf{D}^{-1/2}`; set :obj:`False` to pass an
+            adjacency that is already normalised. (default: :obj:`True`)
+        add_self_loops (bool, optional): Add self-loops before normalising.
+            The paper does not. (default: :obj:`False`)
+        bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
+        authors_diagonal (bool, optional): Reproduce the authors' public
+            code, which multiplies each node by the *diagonal* of
+            :math:`\mathbf{\check{A}}` instead of aggregating neighbours.
+            Only for comparisons. (default: :obj:`False`)
+        dense_max_nodes (int, optional): Graphs with at most this many nodes
+            aggregate with a dense matmul. (default: :obj:`64`)
+        **kwargs (optional): Additional arguments of
+            :class:`torch_geometric.nn.conv.MessagePassing`.
+
+    Shapes:
+        - **input:**
+          node features :math:`(*, |\mathcal{V}|, F_{in})`,
+          initial features :math:`(*, |\mathcal{V}|, F_{0})`,
+          edge indices :math:`(2, |\mathcal{E}|)` or a sparse
+          :math:`(|\mathcal{V}|, |\mathcal{V}|)` ``adj_t``,
+          edge weights :math:`(|\mathcal{E}|)` *(optional)*
+        - **output:** node features :math:`(*, |\mathcal{V}|, F_{out})`
+    """
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 alpha: float = 0.1, omega: Optional[str] = None,
+                 num_nodes: Optional[int] = None, modulation: bool = False,
+                 x0_channels: Optional[int] = None, cached: bool = False,
+                 normalize: bool = True, add_self_loops: bool = False,
+                 bias: bool = True, authors_diagonal: bool = False,
+                 dense_max_nodes: int = 64, **kwargs):
+        kwargs.setdefault('aggr', 'add')
+        kwargs.setdefault('node_dim', -2)
+        super().__init__(**kwargs)
+        self._init_wj(in_channels, out_channels, alpha, omega, num_nodes,
+                      modulation, x0_channels, bias, authors_diagonal)
+        self.cached = cached
+        self.normalize = normalize
+        self.add_self_loops = add_self_loops
+        self.dense_max_nodes = dense_max_nodes
+        self._cached_graph: Optional[_Graph] = None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        self._reset_wj()
+        self._cached_graph = None
+
+    def forward(
+        self,
+        x: Tensor,
+        x_0: Tensor,
+        edge_index: Adj,
+        edge_weight: OptTensor = None,
+        return_x0_proj: bool = False,
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        r"""Runs the layer.
+
+        Args:
+            x (torch.Tensor): Node features ``[*, N, in_channels]``.
+            x_0 (torch.Tensor): Initial features ``[*, N, x0_channels]``.
+            edge_index (torch.Tensor or EdgeIndex): Graph as ``[2, E]``
+                indices, PyG's ``EdgeIndex``, or a ``torch.sparse`` COO/CSR
+                ``adj_t`` of shape ``[N, N]`` (row = target).
+            edge_weight (torch.Tensor, optional): Edge weights ``[E]``.
+            return_x0_proj (bool, optional): Also return
+                :math:`\mathbf{X}^{(0)}\mathbf{W}_3`, which the pose model
+                feeds to the next layer as its initial features.
+        """
+        check_node_features(x, self.in_channels, 'x')
+        check_initial_features(x_0, x, self.x0_channels, 'x_0')
+        num_nodes = x.size(-2)
+        self._check_num_nodes(num_nodes)
+        graph = self._graph(edge_index, edge_weight, num_nodes, x)
+
+        h1, h2 = self.lin(x).split(self.out_channels, dim=-1)
+        agg = self._aggregate(graph, h2)
+        x0_proj = self.lin_initial(x_0)
+        out = self._combine(h1, h2, agg, x0_proj)
+        return (out, x0_proj) if return_x0_proj else out
+
+    def _graph(self, edge_index: Adj, edge_weight: OptTensor, num_nodes: int,
+               x: Tensor) -> _Graph:
+        graph = self._cached_graph
+        if graph is not None:
+            if graph.num_nodes != num_nodes:
+                raise ValueError(f"this layer cached a graph with "
+                                 f"{graph.num_nodes} nodes (cached=True) but "
+                                 f"'x' has {num_nodes} nodes; build a layer "
+                                 f"with cached=False for changing graphs")
+            return graph
+        index, weight = as_edge_index(edge_index, edge_weight, num_nodes)
+        learn_weights = weight is not None and weight.requires_grad
+        index, weight = normalize_edge_index(
+            index, weight, num_nodes, self.normalize, self.add_self_loops,
+            symmetrize=self.modulation, dtype=x.dtype)
+        if self.authors_diagonal:
+            graph = _Graph(num_nodes, None, None, None, None,
+                           adjacency_diagonal(index, weight, num_nodes))
+        elif learn_weights:
+            graph = _Graph(num_nodes, index, weight, None, None, None)
+        elif num_nodes <= self.dense_max_nodes:
+            graph = _Graph(num_nodes, None, None, None,
+                           edge_index_to_dense(index, weight, num_nodes),
+                           None)
+        else:
+            graph = _Graph(num_nodes, None, None,
+                           edge_index_to_csr(index, weight, num_nodes), None,
+                           None)
+        if self.cached and not learn_weights:
+            self._cached_graph = graph
+        return graph
+
+    def _aggregate(self, graph: _Graph, h: Tensor) -> Tensor:
+        r""":math:`\mathbf{\check{A}} h` (or its diagonal part)."""
+        q = self.symmetric_modulation()
+        if graph.diagonal is not None:
+            diag = graph.diagonal if q is None else graph.diagonal + q.diag()
+            return diag.to(h.dtype).unsqueeze(-1) * h
+        if graph.dense is not None:
+            adj = graph.dense if q is None else graph.dense + q
+            return torch.matmul(adj.to(h.dtype), h)
+        # propagate_type: (x: Tensor, edge_weight: OptTensor)
+        if graph.csr is not None:
+            out = self.propagate(graph.csr.to(h.dtype), x=h, edge_weight=None)
+        else:
+            out = self.propagate(graph.edge_index, x=h,
+                                 edge_weight=graph.edge_weight)
+        if q is not None:
+            out = out + torch.matmul(q.to(h.dtype), h)
+        return out
+
+    def message(self, x_j: Tensor, edge_weight: Tensor) -> Tensor:
+        return edge_weight.view(-1, 1) * x_j
+
+    def message_and_aggregate(self, adj_t: Tensor, x: Tensor) -> Tensor:
+        if x.dim() == 2:
+            return spmm(adj_t, x, reduce='sum')
+        # torch.sparse.mm multiplies 2-D operands only: lay the batch out
+        # along the columns, [N, *, F] -> [N, prod(*) * F].
+        moved = x.movedim(-2, 0)
+        out = spmm(adj_t, moved.reshape(moved.size(0), -1), reduce='sum')
+        return out.view(moved.shape).movedim(0, -2)
+
+    def __repr__(self) -> str:
+        return self._wj_repr()

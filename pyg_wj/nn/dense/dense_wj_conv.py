@@ -1,0 +1,146 @@
+from typing import Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch.nn import Module
+
+from pyg_wj.nn.wj_common import WJParameters
+from pyg_wj.utils.adjacency import normalize_dense_adj
+from pyg_wj.utils.validation import (check_dense_adj, check_initial_features,
+                                     check_node_features)
+
+
+class DenseWJConv(WJParameters, Module):
+    r"""Dense twin of :class:`pyg_wj.nn.WJConv` for small fixed graphs such
+    as skeletons: the neighbour aggregation is one ``[N, N] x [B, N, F]``
+    matmul.
+
+    It has the same parameters under the same names as
+    :class:`~pyg_wj.nn.WJConv`, so a ``state_dict`` moves between the two,
+    and computes the same function:
+
+    .. math::
+        \mathbf{X}^{\prime} = \mathbf{X}\mathbf{W}_1
+        - \mathbf{\Omega} \odot (\mathbf{X}\mathbf{W}_2)
+        + (1 - \alpha)\, \mathbf{\Omega} \odot
+          (\mathbf{\check{A}} \mathbf{X}\mathbf{W}_2)
+        + \alpha\, \mathbf{\Omega} \odot (\mathbf{X}^{(0)}\mathbf{W}_3)
+        + \mathbf{b}.
+
+    Args:
+        in_channels (int): Size of each input sample.
+        out_channels (int): Size of each output sample.
+        alpha (float, optional): Strength of the initial features.
+            (default: :obj:`0.1`)
+        omega (str, optional): :obj:`"node"`, :obj:`"channel"`,
+            :obj:`"scalar"` or :obj:`"none"`, as in
+            :class:`~pyg_wj.nn.WJConv`.
+        num_nodes (int, optional): Number of nodes; needed by
+            :obj:`omega="node"` and :obj:`modulation=True`.
+        modulation (bool, optional): Learn the adjacency modulation
+            :math:`\mathbf{Q}`. (default: :obj:`False`)
+        x0_channels (int, optional): Channels of the initial features.
+            (default: :obj:`in_channels`)
+        cached (bool, optional): Cache the normalised ``[N, N]`` adjacency
+            on the first call. (default: :obj:`False`)
+        normalize (bool, optional): Apply :math:`\mathbf{D}^{-1/2}
+            \mathbf{A}\mathbf{D}^{-1/2}` (row sums as degrees).
+            (default: :obj:`True`)
+        add_self_loops (bool, optional): Add self-loops before normalising.
+            (default: :obj:`False`)
+        bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
+        authors_diagonal (bool, optional): Use only the diagonal of
+            :math:`\mathbf{\check{A}}`, as the authors' public code does.
+            (default: :obj:`False`)
+
+    Shapes:
+        - **input:**
+          node features :math:`(*, N, F_{in})`,
+          initial features :math:`(*, N, F_{0})`,
+          adjacency :math:`(N, N)` or :math:`(B, N, N)`,
+          mask :math:`(B, N)` *(optional)*
+        - **output:** node features :math:`(*, N, F_{out})`
+    """
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 alpha: float = 0.1, omega: Optional[str] = None,
+                 num_nodes: Optional[int] = None, modulation: bool = False,
+                 x0_channels: Optional[int] = None, cached: bool = False,
+                 normalize: bool = True, add_self_loops: bool = False,
+                 bias: bool = True, authors_diagonal: bool = False):
+        super().__init__()
+        self._init_wj(in_channels, out_channels, alpha, omega, num_nodes,
+                      modulation, x0_channels, bias, authors_diagonal)
+        self.cached = cached
+        self.normalize = normalize
+        self.add_self_loops = add_self_loops
+        self._cached_adj: Optional[Tensor] = None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        self._reset_wj()
+        self._cached_adj = None
+
+    def forward(
+        self,
+        x: Tensor,
+        x_0: Tensor,
+        adj: Tensor,
+        mask: Optional[Tensor] = None,
+        return_x0_proj: bool = False,
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        r"""Runs the layer.
+
+        Args:
+            x (torch.Tensor): Node features ``[*, N, in_channels]``.
+            x_0 (torch.Tensor): Initial features ``[*, N, x0_channels]``.
+            adj (torch.Tensor): Dense adjacency ``[N, N]`` or ``[B, N, N]``
+                with ``adj[i, j]`` the weight of edge ``j -> i``.
+            mask (torch.Tensor, optional): Boolean ``[B, N]``; outputs of
+                masked-out nodes are set to zero.
+            return_x0_proj (bool, optional): Also return
+                :math:`\mathbf{X}^{(0)}\mathbf{W}_3`.
+        """
+        check_node_features(x, self.in_channels, 'x')
+        check_initial_features(x_0, x, self.x0_channels, 'x_0')
+        num_nodes = x.size(-2)
+        self._check_num_nodes(num_nodes)
+        adj = self._normalized(adj, num_nodes, x)
+
+        h1, h2 = self.lin(x).split(self.out_channels, dim=-1)
+        q = self.symmetric_modulation()
+        if self.authors_diagonal:
+            diag = adj.diagonal(dim1=-2, dim2=-1)
+            if q is not None:
+                diag = diag + q.diag()
+            agg = diag.to(h2.dtype).unsqueeze(-1) * h2
+        else:
+            agg = torch.matmul((adj if q is None else adj + q).to(h2.dtype),
+                               h2)
+        x0_proj = self.lin_initial(x_0)
+        out = self._combine(h1, h2, agg, x0_proj)
+        if mask is not None:
+            if mask.shape != x.shape[:-1]:
+                raise ValueError(f"'mask' must have shape "
+                                 f"{list(x.shape[:-1])}, got "
+                                 f"{list(mask.shape)}")
+            out = out * mask.unsqueeze(-1).to(out.dtype)
+        return (out, x0_proj) if return_x0_proj else out
+
+    def _normalized(self, adj: Tensor, num_nodes: int, x: Tensor) -> Tensor:
+        if self._cached_adj is not None:
+            if self._cached_adj.size(-1) != num_nodes:
+                raise ValueError(f"this layer cached an adjacency with "
+                                 f"{self._cached_adj.size(-1)} nodes "
+                                 f"(cached=True) but 'x' has {num_nodes}")
+            return self._cached_adj
+        check_dense_adj(adj, num_nodes, x.shape[:-2])
+        adj = normalize_dense_adj(adj.to(x.dtype), self.normalize,
+                                  self.add_self_loops,
+                                  symmetrize=self.modulation)
+        if self.cached and adj.dim() == 2:
+            self._cached_adj = adj.detach()
+        return adj
+
+    def __repr__(self) -> str:
+        return self._wj_repr()
