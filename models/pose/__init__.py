@@ -1,0 +1,1 @@
+"""MLP-GraphWJ 3D human pose lifter."""

@@ -1,0 +1,246 @@
+"""The MLP-GraphWJ mixer (paper sec. 3.4) and its ablation variants.
+
+Layers, blocks and the full model are kept apart:
+
+* :class:`JointMixing`: the joint-mixing MLP of eq. (7) (mixes along joints);
+* :class:`GraphWJMixing`: two WJ layers with BatchNorm and GELU, eqs. (8)-(9);
+  :class:`GraphGCNMixing` and :class:`ChannelMixing` are the ablation's
+  replacements (paper Table 3);
+* :class:`MLPGraphWJ`: embedding, ``L`` mixer blocks, regression head.
+
+Shapes: inputs ``[B, T, J, 2]`` (normalised 2D), outputs ``[B, J, 3]``
+(centre frame, root-relative, metres).
+"""
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import DenseGCNConv
+
+from models.pose.skeleton import get_skeleton
+from pyg_wj import DenseWJConv
+from pyg_wj.utils import normalize_dense_adj
+
+VARIANTS = ('wj', 'gcn', 'mixer')
+
+
+@dataclass
+class ModelConfig:
+    """Architecture hyper-parameters; the paper's are the defaults."""
+    joints: int = 17
+    frames: int = 1
+    layers: int = 3
+    channels: int = 384  # F
+    hidden: int = 768  # R
+    alpha: float = 0.1
+    dropout: float = 0.2
+    variant: str = 'wj'
+    authors_diagonal: bool = False
+
+    def __post_init__(self):
+        get_skeleton(self.joints)  # raises for anything but 16 or 17
+        if self.frames < 1 or self.frames % 2 == 0:
+            raise ValueError(f"'frames' must be a positive odd number (the "
+                             f"model predicts the centre frame), got "
+                             f"{self.frames}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"'variant' must be one of {VARIANTS}, got "
+                             f"{self.variant!r}")
+        if self.authors_diagonal and self.variant != 'wj':
+            raise ValueError("'authors_diagonal' only applies to variant "
+                             "'wj'")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> 'ModelConfig':
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys {sorted(unknown)}")
+        return cls(**d)
+
+
+#: Architecture presets. ``paper-t*`` are the paper's (Table 4 / Table 1);
+#: ``demo`` is small enough to train on 2 CPU cores in minutes.
+PRESETS: Dict[str, Dict[str, Any]] = {
+    **{f'paper-t{t}': dict(frames=t) for t in (1, 9, 27, 81, 243)},
+    'demo': dict(frames=9, layers=2, channels=128, hidden=256),
+}
+
+
+def preset_config(name: str, **overrides) -> ModelConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of "
+                         f"{sorted(PRESETS)}")
+    return ModelConfig(**{**PRESETS[name], **overrides})
+
+
+def _bn(bn: nn.BatchNorm1d, x: Tensor) -> Tensor:
+    """BatchNorm over every (sample, joint) per channel, no transposes."""
+    return bn(x.reshape(-1, x.size(-1))).view(x.shape)
+
+
+class JointMixing(nn.Module):
+    """Eq. (7): ``H + (W6 GELU(W5 LN(H)^T))^T``, an MLP along the joints."""
+
+    def __init__(self, joints: int, channels: int, dropout: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.fc1 = nn.Linear(joints, channels)
+        self.fc2 = nn.Linear(channels, joints)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h: Tensor) -> Tensor:
+        y = self.norm(h).transpose(-1, -2)  # [B, F, J]
+        y = self.dropout(F.gelu(self.fc1(y)))
+        y = self.dropout(self.fc2(y))
+        return h + y.transpose(-1, -2)
+
+
+class GraphWJMixing(nn.Module):
+    """Eqs. (8)-(10): two WJ layers ``F -> R -> F`` with BN, GELU, dropout.
+
+    The first layer's initial features are the skeleton embedding ``E``;
+    the second layer's are the first one's ``E W3`` (the authors' wiring,
+    which gives the published parameter counts).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        kw = dict(alpha=cfg.alpha, omega='node', num_nodes=cfg.joints,
+                  modulation=True, normalize=False,
+                  authors_diagonal=cfg.authors_diagonal)
+        self.wj1 = DenseWJConv(cfg.channels, cfg.hidden, **kw)
+        self.wj2 = DenseWJConv(cfg.hidden, cfg.channels,
+                               x0_channels=cfg.hidden, **kw)
+        self.bn1 = nn.BatchNorm1d(cfg.hidden)
+        self.bn2 = nn.BatchNorm1d(cfg.channels)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, u: Tensor, embedding: Tensor, adj: Tensor) -> Tensor:
+        p, e_w3 = self.wj1(u, embedding, adj, return_x0_proj=True)
+        p = self.dropout(F.gelu(_bn(self.bn1, p)))
+        q = self.wj2(p, e_w3, adj)
+        q = self.dropout(F.gelu(_bn(self.bn2, q)))
+        return u + q
+
+
+class GraphGCNMixing(nn.Module):
+    """Ablation: the GraphWJ block with standard GCN layers (Table 3)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.gcn1 = DenseGCNConv(cfg.channels, cfg.hidden)
+        self.gcn2 = DenseGCNConv(cfg.hidden, cfg.channels)
+        self.bn1 = nn.BatchNorm1d(cfg.hidden)
+        self.bn2 = nn.BatchNorm1d(cfg.channels)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, u: Tensor, embedding: Tensor, adj: Tensor) -> Tensor:
+        p = self.dropout(F.gelu(_bn(self.bn1, self.gcn1(u, adj))))
+        q = self.dropout(F.gelu(_bn(self.bn2, self.gcn2(p, adj))))
+        return u + q
+
+
+class ChannelMixing(nn.Module):
+    """Ablation: MLP-Mixer's channel-mixing MLP, no graph (Table 3)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.norm = nn.LayerNorm(cfg.channels)
+        self.fc1 = nn.Linear(cfg.channels, cfg.hidden)
+        self.fc2 = nn.Linear(cfg.hidden, cfg.channels)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, u: Tensor, embedding: Tensor, adj: Tensor) -> Tensor:
+        y = self.dropout(F.gelu(self.fc1(self.norm(u))))
+        return u + self.dropout(self.fc2(y))
+
+
+class MixerBlock(nn.Module):
+    """Joint mixing followed by graph (or channel) mixing."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.joint_mixing = JointMixing(cfg.joints, cfg.channels, cfg.dropout)
+        second = {'wj': GraphWJMixing, 'gcn': GraphGCNMixing,
+                  'mixer': ChannelMixing}[cfg.variant]
+        self.graph_mixing = second(cfg)
+
+    def forward(self, h: Tensor, embedding: Tensor, adj: Tensor) -> Tensor:
+        return self.graph_mixing(self.joint_mixing(h), embedding, adj)
+
+
+class MLPGraphWJ(nn.Module):
+    r"""MLP-GraphWJ mixer: 2D pose sequence ``[B, T, J, 2]`` to the centre
+    frame's root-relative 3D pose ``[B, J, 3]``.
+
+    Args:
+        config (ModelConfig): Architecture; see :data:`PRESETS`.
+    """
+
+    def __init__(self, config: Optional[ModelConfig] = None, **kwargs):
+        super().__init__()
+        self.config = cfg = config or ModelConfig(**kwargs)
+        skeleton = get_skeleton(cfg.joints)
+        adj = skeleton.adjacency()
+        if cfg.variant == 'wj':  # WJ layers take the normalised A_hat
+            adj = normalize_dense_adj(adj)
+        self.register_buffer('adj', adj, persistent=False)
+        self.embedding = nn.Linear(2 * cfg.frames, cfg.channels)
+        self.blocks = nn.ModuleList(MixerBlock(cfg) for _ in range(cfg.layers))
+        self.head_norm = nn.LayerNorm(cfg.channels)
+        self.head = nn.Linear(cfg.channels, 3)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if module is not self and hasattr(module, 'reset_parameters'):
+                module.reset_parameters()
+        for module in self.modules():
+            if isinstance(module, DenseWJConv):
+                authors_init(module)
+
+    def forward(self, keypoints: Tensor) -> Tensor:
+        cfg = self.config
+        if keypoints.dim() != 4 or tuple(keypoints.shape[1:]) != (
+                cfg.frames, cfg.joints, 2):
+            raise ValueError(f"'keypoints' must have shape [batch, "
+                             f"{cfg.frames}, {cfg.joints}, 2] (frames, "
+                             f"joints, xy), got {list(keypoints.shape)}")
+        # [B, T, J, 2] -> [B, J, 2T]: each joint's track as one vector
+        x = keypoints.permute(0, 2, 1, 3).reshape(keypoints.size(0),
+                                                  cfg.joints, -1)
+        embedding = self.embedding(x)
+        h = embedding
+        for block in self.blocks:
+            h = block(h, embedding, self.adj)
+        return self.head(self.head_norm(h))
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def authors_init(wj: DenseWJConv, gain: float = math.sqrt(2.0)) -> None:
+    """The initial distribution of the authors' code (NOTES section 2).
+
+    Their weights are 3-D tensors ``(k, in, out)`` initialised with
+    Xavier-uniform, whose fan counts the product of the trailing sizes, so
+    the bounds are far smaller than a 2-D Xavier init would give: the graph
+    terms start almost switched off. We draw from the same distributions.
+    """
+    def uniform_(t: Tensor, fan_in: int, fan_out: int) -> None:
+        bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+        nn.init.uniform_(t, -bound, bound)
+
+    f_in, f_out, f_0 = wj.in_channels, wj.out_channels, wj.x0_channels
+    with torch.no_grad():
+        uniform_(wj.lin.weight, f_in * f_out, 2 * f_out)
+        uniform_(wj.lin_initial.weight, f_0 * f_out, f_out)
+        if wj.omega is not None and wj.omega.dim() == 2:
+            uniform_(wj.omega, wj.omega.size(0) * f_out, f_out)
