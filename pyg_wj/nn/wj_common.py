@@ -5,9 +5,10 @@ Both layers own exactly the same parameters under the same names, so one
 ``state_dict`` loads into either; only the neighbour aggregation differs.
 """
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Linear, Parameter
 from torch_geometric.nn.inits import glorot
@@ -108,19 +109,41 @@ class WJParameters:
             return None
         return 0.5 * (self.Q + self.Q.t())
 
-    def _combine(self, h1: Tensor, h2: Tensor, agg: Tensor,
-                 x0_proj: Tensor) -> Tensor:
-        r""":math:`h_1 + \Omega \odot ((1-\alpha) agg - h_2 + \alpha x_0
-        W_3) + b`."""
-        inner = agg.mul(1.0 - self.alpha).sub_(h2).add_(x0_proj,
-                                                     alpha=self.alpha)
-        if self.omega is None:
-            out = h1 + inner
+    def _project(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """``(x W1 + b, x W2)`` from one GEMM; the bias rides along in the
+        GEMM's epilogue instead of costing a separate pass."""
+        if self.bias is None:
+            h = self.lin(x)
         else:
-            out = torch.addcmul(h1, self.omega.to(inner.dtype), inner)
-        if self.bias is not None:
-            out = out + self.bias.to(out.dtype)
-        return out
+            bias = torch.cat([self.bias, self.bias.new_zeros(
+                self.out_channels)]).to(x.dtype)
+            h = F.linear(x, self.lin.weight.to(x.dtype), bias)
+        return h.split(self.out_channels, dim=-1)
+
+    def _jacobi_dense(self, adj: Tensor) -> Tensor:
+        r"""The operator :math:`M = (1-\alpha)\check{A} - I` as a dense
+        matrix: applying it to :math:`h_2` gives both neighbour and
+        :math:`-h_2` terms of eq. (6) in one matmul."""
+        q = self.symmetric_modulation()
+        if q is not None:
+            adj = adj + q.to(adj.dtype)
+        eye = torch.eye(adj.size(-1), dtype=adj.dtype, device=adj.device)
+        return torch.add(-eye, adj, alpha=1.0 - self.alpha)
+
+    def _jacobi_diagonal(self, diag: Tensor) -> Tensor:
+        """The authors' variant of :meth:`_jacobi_dense`: only the diagonal
+        of the adjacency, ``[N, 1]``, applied element-wise."""
+        q = self.symmetric_modulation()
+        if q is not None:
+            diag = diag + q.diagonal().to(diag.dtype)
+        return (diag * (1.0 - self.alpha) - 1.0).unsqueeze(-1)
+
+    def _combine(self, h1b: Tensor, mh2: Tensor, x0_proj: Tensor) -> Tensor:
+        r""":math:`(h_1 + b) + \Omega \odot (M h_2 + \alpha x_0 W_3)`."""
+        inner = torch.add(mh2, x0_proj, alpha=self.alpha)
+        if self.omega is None:
+            return h1b + inner
+        return torch.addcmul(h1b, self.omega.to(inner.dtype), inner)
 
     def _check_num_nodes(self, num_nodes: int) -> None:
         if self.num_nodes is not None and num_nodes != self.num_nodes:

@@ -18,7 +18,8 @@ from torch_geometric.utils import (add_remaining_self_loops, coalesce,
 
 from pyg_wj.utils.validation import check_edge_index, check_edge_weight
 
-__all__ = ['as_edge_index', 'normalize_edge_index', 'edge_index_to_csr',
+__all__ = ['as_edge_index', 'normalize_edge_index', 'jacobi_edges',
+           'edge_index_to_csr',
            'edge_index_to_dense', 'normalize_dense_adj', 'adjacency_diagonal']
 
 
@@ -97,6 +98,20 @@ def normalize_edge_index(
         edge_weight = torch.cat([edge_weight, edge_weight]) * 0.5
     edge_index, edge_weight = coalesce(edge_index, edge_weight, num_nodes)
     return edge_index, edge_weight
+
+
+def jacobi_edges(edge_index: Tensor, edge_weight: Tensor, num_nodes: int,
+                 alpha: float) -> Tuple[Tensor, Tensor]:
+    r"""Edges of :math:`M = (1 - \alpha)\hat{A} - I`.
+
+    One product with :math:`M` yields both the neighbour term and the
+    :math:`-H W_2` term of the WJ rule, so the layer makes a single pass.
+    """
+    loops = torch.arange(num_nodes, device=edge_index.device)
+    index = torch.cat([edge_index, loops.expand(2, -1)], dim=1)
+    weight = torch.cat([edge_weight * (1.0 - alpha),
+                        edge_weight.new_full((num_nodes, ), -1.0)])
+    return coalesce(index, weight, num_nodes)
 
 
 def edge_index_to_csr(edge_index: Tensor, edge_weight: Tensor,

@@ -9,19 +9,22 @@ from torch_geometric.utils import spmm
 from pyg_wj.nn.wj_common import WJParameters
 from pyg_wj.utils.adjacency import (adjacency_diagonal, as_edge_index,
                                     edge_index_to_csr, edge_index_to_dense,
-                                    normalize_edge_index)
+                                    jacobi_edges, normalize_edge_index)
 from pyg_wj.utils.validation import (check_initial_features,
                                      check_node_features)
 
 
 class _Graph(NamedTuple):
-    """The normalised adjacency in the one form the layer will use."""
+    """The graph in the one form the layer will use. The sparse forms hold
+    :math:`M = (1-\alpha)\hat{A} - I` (see :func:`jacobi_edges`); the dense
+    and diagonal forms hold :math:`\hat{A}`, to which the (learnable)
+    modulation is added at every call."""
     num_nodes: int
     edge_index: Optional[Tensor]  # message path (learnable edge weights)
     edge_weight: Optional[Tensor]
-    csr: Optional[Tensor]  # adj_t for torch.sparse.mm
-    dense: Optional[Tensor]  # [N, N] for small graphs
-    diagonal: Optional[Tensor]  # [N] for the authors' diagonal-only term
+    csr: Optional[Tensor]  # M as adj_t for torch.sparse.mm
+    dense: Optional[Tensor]  # A_hat [N, N] for small graphs
+    diagonal: Optional[Tensor]  # diag(A_hat) for the authors' variant
 
 
 class WJConv(WJParameters, MessagePassing):
@@ -152,10 +155,9 @@ class WJConv(WJParameters, MessagePassing):
         self._check_num_nodes(num_nodes)
         graph = self._graph(edge_index, edge_weight, num_nodes, x)
 
-        h1, h2 = self.lin(x).split(self.out_channels, dim=-1)
-        agg = self._aggregate(graph, h2)
+        h1b, h2 = self._project(x)
         x0_proj = self.lin_initial(x_0)
-        out = self._combine(h1, h2, agg, x0_proj)
+        out = self._combine(h1b, self._apply_jacobi(graph, h2), x0_proj)
         return (out, x0_proj) if return_x0_proj else out
 
     def _graph(self, edge_index: Adj, edge_weight: OptTensor, num_nodes: int,
@@ -177,12 +179,14 @@ class WJConv(WJParameters, MessagePassing):
             graph = _Graph(num_nodes, None, None, None, None,
                            adjacency_diagonal(index, weight, num_nodes))
         elif learn_weights:
+            index, weight = jacobi_edges(index, weight, num_nodes, self.alpha)
             graph = _Graph(num_nodes, index, weight, None, None, None)
         elif num_nodes <= self.dense_max_nodes:
             graph = _Graph(num_nodes, None, None, None,
                            edge_index_to_dense(index, weight, num_nodes),
                            None)
         else:
+            index, weight = jacobi_edges(index, weight, num_nodes, self.alpha)
             graph = _Graph(num_nodes, None, None,
                            edge_index_to_csr(index, weight, num_nodes), None,
                            None)
@@ -190,23 +194,22 @@ class WJConv(WJParameters, MessagePassing):
             self._cached_graph = graph
         return graph
 
-    def _aggregate(self, graph: _Graph, h: Tensor) -> Tensor:
-        r""":math:`\mathbf{\check{A}} h` (or its diagonal part)."""
-        q = self.symmetric_modulation()
+    def _apply_jacobi(self, graph: _Graph, h: Tensor) -> Tensor:
+        r""":math:`M h = (1-\alpha)\check{A} h - h` (or its diagonal part)."""
         if graph.diagonal is not None:
-            diag = graph.diagonal if q is None else graph.diagonal + q.diag()
-            return diag.to(h.dtype).unsqueeze(-1) * h
+            return self._jacobi_diagonal(graph.diagonal.to(h.dtype)) * h
         if graph.dense is not None:
-            adj = graph.dense if q is None else graph.dense + q
-            return torch.matmul(adj.to(h.dtype), h)
+            return torch.matmul(self._jacobi_dense(graph.dense.to(h.dtype)),
+                                h)
         # propagate_type: (x: Tensor, edge_weight: OptTensor)
         if graph.csr is not None:
             out = self.propagate(graph.csr.to(h.dtype), x=h, edge_weight=None)
         else:
             out = self.propagate(graph.edge_index, x=h,
                                  edge_weight=graph.edge_weight)
+        q = self.symmetric_modulation()
         if q is not None:
-            out = out + torch.matmul(q.to(h.dtype), h)
+            out = out + torch.matmul(q.to(h.dtype) * (1.0 - self.alpha), h)
         return out
 
     def message(self, x_j: Tensor, edge_weight: Tensor) -> Tensor:

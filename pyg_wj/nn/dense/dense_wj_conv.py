@@ -107,18 +107,14 @@ class DenseWJConv(WJParameters, Module):
         self._check_num_nodes(num_nodes)
         adj = self._normalized(adj, num_nodes, x)
 
-        h1, h2 = self.lin(x).split(self.out_channels, dim=-1)
-        q = self.symmetric_modulation()
+        h1b, h2 = self._project(x)
         if self.authors_diagonal:
-            diag = adj.diagonal(dim1=-2, dim2=-1)
-            if q is not None:
-                diag = diag + q.diag()
-            agg = diag.to(h2.dtype).unsqueeze(-1) * h2
+            diag = adj.diagonal(dim1=-2, dim2=-1).to(h2.dtype)
+            mh2 = self._jacobi_diagonal(diag) * h2
         else:
-            agg = torch.matmul((adj if q is None else adj + q).to(h2.dtype),
-                               h2)
+            mh2 = torch.matmul(self._jacobi_dense(adj.to(h2.dtype)), h2)
         x0_proj = self.lin_initial(x_0)
-        out = self._combine(h1, h2, agg, x0_proj)
+        out = self._combine(h1b, mh2, x0_proj)
         if mask is not None:
             if mask.shape != x.shape[:-1]:
                 raise ValueError(f"'mask' must have shape "
