@@ -1,0 +1,196 @@
+"""Real motion-capture clips shipped inside the ``pybullet`` package.
+
+``pybullet`` (zlib licence) ships the DeepMimic motion clips (Peng et al.,
+"DeepMimic", SIGGRAPH 2018, MIT licence) in ``pybullet_data/data/motions``:
+15 humanoid clips (walk, run, jump, kicks, punch, dances, cartwheel,
+backflip, crawl, roll, spin, get-ups; 33.6 s in all) recorded with optical
+motion capture and retargeted by the DeepMimic authors to their humanoid.
+The performers are not identified, so the demo splits by clip.
+
+Each frame stores a duration, the root position and a rotation per joint
+(quaternions ``w, x, y, z``; knees and elbows one angle about their z
+axis), y-up, metres. The humanoid's bone offsets come from
+``pybullet_data/humanoid/humanoid.urdf`` (scaled by the 0.25 that DeepMimic
+loads it with). We run forward kinematics and read off the 17 Human3.6M
+joints:
+
+=====================  =====================================================
+Human3.6M joint        DeepMimic humanoid
+=====================  =====================================================
+0 pelvis               root
+1-3 right hip/knee/    right_hip, right_knee, right_ankle joints
+ankle
+4-6 left hip/knee/     left_hip, left_knee, left_ankle joints
+ankle
+7 spine                chest joint (mid torso)
+8 thorax               neck joint (base of the neck, between the shoulders)
+9 neck/nose            0.09 m above the neck joint along the head's axis
+                       (approximation: the humanoid has no face)
+10 head                0.20 m above the neck joint (top of the head sphere)
+11-13 left shoulder/   left_shoulder, left_elbow, left_wrist joints
+elbow/wrist
+14-16 right ...        right_shoulder, right_elbow, right_wrist joints
+=====================  =====================================================
+
+Output is z-up world metres at 50 fps (linear resampling of the joint
+positions from the clips' own frame durations).
+"""
+import importlib.metadata
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+URDF_SCALE = 0.25
+FPS = 50.0
+#: Held out for testing; each has a relative in training (kick, spin,
+#: getup_facedown, dance_a) but none of its frames.
+TEST_CLIPS = ('humanoid3d_dance_b', 'humanoid3d_getup_faceup',
+              'humanoid3d_spinkick')
+
+# Frame layout after the duration: (joint, number of values), in file order.
+LAYOUT = (('root_pos', 3), ('root', 4), ('chest', 4), ('neck', 4),
+          ('right_hip', 4), ('right_knee', 1), ('right_ankle', 4),
+          ('right_shoulder', 4), ('right_elbow', 1), ('left_hip', 4),
+          ('left_knee', 1), ('left_ankle', 4), ('left_shoulder', 4),
+          ('left_elbow', 1))
+PARENT = {'chest': 'root', 'neck': 'chest', 'right_hip': 'root',
+          'right_knee': 'right_hip', 'right_ankle': 'right_knee',
+          'right_shoulder': 'chest', 'right_elbow': 'right_shoulder',
+          'right_wrist': 'right_elbow', 'left_hip': 'root',
+          'left_knee': 'left_hip', 'left_ankle': 'left_knee',
+          'left_shoulder': 'chest', 'left_elbow': 'left_shoulder',
+          'left_wrist': 'left_elbow'}
+H36M_FROM = ('root', 'right_hip', 'right_knee', 'right_ankle', 'left_hip',
+             'left_knee', 'left_ankle', 'chest', 'neck', 'nose', 'head',
+             'left_shoulder', 'left_elbow', 'left_wrist', 'right_shoulder',
+             'right_elbow', 'right_wrist')
+HEAD_POINTS = {'nose': 0.09, 'head': 0.20}  # metres above the neck joint
+Y_UP_TO_Z_UP = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
+
+SOURCE_INFO = {
+    'package': 'pybullet',
+    'licence': 'pybullet: zlib; DeepMimic motion clips: MIT',
+    'url': 'https://github.com/bulletphysics/bullet3 (data/motions), '
+           'https://github.com/xbpeng/DeepMimic',
+    'description': 'DeepMimic humanoid clips from optical motion capture, '
+                   'forward kinematics to the 17-joint Human3.6M skeleton',
+}
+
+
+def data_dir() -> Path:
+    try:
+        import pybullet_data
+    except ImportError:
+        raise FileNotFoundError(
+            "the demo data come from the 'pybullet' package, which is not "
+            "installed: pip install -e '.[demo]'") from None
+    return Path(pybullet_data.getDataPath())
+
+
+def _offsets(urdf: Path) -> Dict[str, np.ndarray]:
+    """Joint origin offsets (parent frame, metres) from the URDF."""
+    # the shipped file ends in a NUL byte, which XML parsers reject
+    root = ET.fromstring(urdf.read_bytes().rstrip(b'\x00'))
+    out = {}
+    for joint in root.iter('joint'):
+        origin = joint.find('origin')
+        if origin is not None:
+            out[joint.get('name')] = URDF_SCALE * np.array(
+                [float(v) for v in origin.get('xyz').split()])
+    return out
+
+
+def _quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """``[..., 4]`` quaternions ``(w, x, y, z)`` to ``[..., 3, 3]``."""
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z),
+                  2 * (x * z + w * y)], -1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z),
+                  2 * (y * z - w * x)], -1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x),
+                  1 - 2 * (x * x + y * y)], -1)], -2)
+
+
+def _z_rotation(angle: np.ndarray) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    zero, one = np.zeros_like(angle), np.ones_like(angle)
+    return np.stack([np.stack([c, -s, zero], -1), np.stack([s, c, zero], -1),
+                     np.stack([zero, zero, one], -1)], -2)
+
+
+def forward_kinematics(frames: np.ndarray,
+                       offsets: Dict[str, np.ndarray]) -> np.ndarray:
+    """``[F, 44]`` DeepMimic frames to ``[F, 17, 3]`` y-up joint positions
+    in the Human3.6M order."""
+    values, col = {}, 1
+    for name, size in LAYOUT:
+        values[name] = frames[:, col:col + size]
+        col += size
+    rot = {'root': _quat_to_matrix(values['root'])}
+    pos = {'root': values['root_pos']}
+    for joint, parent in PARENT.items():  # parents come first
+        pos[joint] = pos[parent] + np.einsum('fij,j->fi', rot[parent],
+                                             offsets[joint])
+        if joint in values:
+            local = values[joint]
+            local_rot = (_z_rotation(local[:, 0]) if local.shape[1] == 1
+                         else _quat_to_matrix(local))
+            rot[joint] = rot[parent] @ local_rot
+        else:
+            rot[joint] = rot[parent]
+    for point, height in HEAD_POINTS.items():
+        pos[point] = pos['neck'] + rot['neck'][:, :, 1] * height
+    return np.stack([pos[name] for name in H36M_FROM], axis=1)
+
+
+def _resample(positions: np.ndarray, durations: np.ndarray) -> np.ndarray:
+    times = np.concatenate([[0.0], np.cumsum(durations[:-1])])
+    target = np.arange(0.0, times[-1] + 1e-9, 1.0 / FPS)
+    flat = positions.reshape(len(positions), -1)
+    out = np.stack([np.interp(target, times, flat[:, k])
+                    for k in range(flat.shape[1])], axis=1)
+    return out.reshape(len(target), *positions.shape[1:])
+
+
+def load_clips() -> List[Dict]:
+    """Every humanoid clip as ``dict(name, action, fps, positions)`` with
+    ``positions`` float32 ``[frames, 17, 3]``, z-up world metres, 50 fps."""
+    root = data_dir()
+    offsets = _offsets(root / 'humanoid' / 'humanoid.urdf')
+    files = sorted((root / 'data' / 'motions').glob('humanoid3d_*.txt'))
+    if not files:
+        raise FileNotFoundError(f"no humanoid3d_*.txt motion clips under "
+                                f"{root / 'data' / 'motions'}")
+    clips = []
+    for path in files:
+        frames = np.asarray(json.loads(path.read_text())['Frames'],
+                            dtype=np.float64)
+        joints = forward_kinematics(frames, offsets)
+        joints = _resample(joints, frames[:, 0]) @ Y_UP_TO_Z_UP.T
+        clips.append({'name': path.stem,
+                      'action': path.stem.replace('humanoid3d_', ''),
+                      'fps': FPS, 'positions': joints.astype(np.float32),
+                      'source_file': path.name})
+    return clips
+
+
+def source_info() -> Dict[str, str]:
+    info = dict(SOURCE_INFO)
+    try:
+        info['version'] = importlib.metadata.version('pybullet')
+    except importlib.metadata.PackageNotFoundError:
+        info['version'] = 'unknown'
+    return info
+
+
+def bone_lengths(positions: np.ndarray, parents: Tuple[int, ...]
+                 ) -> np.ndarray:
+    """``[frames, bones]`` lengths, for sanity checks."""
+    child = [j for j, p in enumerate(parents) if p >= 0]
+    parent = [parents[j] for j in child]
+    return np.linalg.norm(positions[:, child] - positions[:, parent], axis=-1)

@@ -1,0 +1,186 @@
+"""The project's one on-disk format for prepared pose data.
+
+A prepared file is an ``.npz`` that loads with ``allow_pickle=False``. Its
+keys (``S`` sequences, ``C`` cameras, ``F`` frames over all sequences):
+
+``meta``
+    0-d string: JSON with ``format`` ("pyg-wj-pose"), ``version`` (1),
+    ``dataset``, ``fps``, ``units`` ("metres"), ``joints`` (17),
+    ``joint_names``, ``sources_2d``, ``sequences`` (a list of
+    ``{"subject", "action", "start", "length"}`` in storage order),
+    ``train_subjects``, ``test_subjects`` and ``provenance`` (where the data
+    came from: input files, or package, version, licence and clips).
+``positions_3d``
+    float32 ``[F, 17, 3]``: world coordinates in metres, Human3.6M joint
+    order, sequences concatenated.
+``camera_R``, ``camera_t``
+    float32 ``[S, C, 3, 3]`` world -> camera rotations and ``[S, C, 3]``
+    camera centres in world metres. Data that only exists in the camera
+    frame (MPI-INF-3DHP) stores ``R = I`` and ``t = 0``.
+``camera_intrinsics``
+    float32 ``[S, C, 9]``: fx, fy, cx, cy, k1, k2, k3, p1, p2.
+``camera_resolution``
+    int32 ``[S, C, 2]``: image width and height in pixels.
+``keypoints_2d__<source>``
+    float32 ``[C, F, 17, 2]``: 2D keypoints in pixels per camera, one key
+    per 2D source (``gt``, ``cpn_ft_h36m_dbb``, ``noisy`` ...).
+"""
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Union
+
+import numpy as np
+
+from models.pose.io_utils import save_npz_atomic
+
+FORMAT = 'pyg-wj-pose'
+VERSION = 1
+KEYPOINT_PREFIX = 'keypoints_2d__'
+NUM_JOINTS = 17
+
+
+@dataclass
+class PreparedPoses:
+    """A prepared data set in memory (see the module docstring)."""
+    meta: Dict[str, Any]
+    positions_3d: np.ndarray
+    camera_R: np.ndarray
+    camera_t: np.ndarray
+    camera_intrinsics: np.ndarray
+    camera_resolution: np.ndarray
+    keypoints_2d: Dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def sequences(self) -> List[Dict[str, Any]]:
+        return self.meta['sequences']
+
+    @property
+    def train_subjects(self) -> List[str]:
+        return list(self.meta['train_subjects'])
+
+    @property
+    def test_subjects(self) -> List[str]:
+        return list(self.meta['test_subjects'])
+
+    @property
+    def num_cameras(self) -> int:
+        return self.camera_R.shape[1]
+
+
+def make_meta(dataset: str, fps: float, sequences: List[Dict[str, Any]],
+              train_subjects, test_subjects, sources,
+              provenance: Dict[str, Any]) -> Dict[str, Any]:
+    from models.pose.skeleton import JOINT_NAMES_17
+    return {'format': FORMAT, 'version': VERSION, 'dataset': dataset,
+            'fps': float(fps), 'units': 'metres', 'joints': NUM_JOINTS,
+            'joint_names': list(JOINT_NAMES_17), 'sources_2d': list(sources),
+            'sequences': sequences, 'train_subjects': list(train_subjects),
+            'test_subjects': list(test_subjects), 'provenance': provenance}
+
+
+def _fail(path, message: str):
+    raise ValueError(f"{path}: {message}")
+
+
+def validate(data: PreparedPoses, path: Union[str, Path] = '<memory>'
+             ) -> None:
+    """Check shapes, dtypes, finiteness and the metadata's consistency."""
+    meta = data.meta
+    for key in ('format', 'version', 'sequences', 'train_subjects',
+                'test_subjects', 'sources_2d', 'fps'):
+        if key not in meta:
+            _fail(path, f"meta lacks the key {key!r}")
+    if meta['format'] != FORMAT:
+        _fail(path, f"meta format is {meta['format']!r}, expected {FORMAT!r}")
+    if meta['version'] != VERSION:
+        _fail(path, f"format version {meta['version']}, expected {VERSION}")
+    seqs = meta['sequences']
+    if not seqs:
+        _fail(path, 'holds no sequences')
+    total = sum(int(s['length']) for s in seqs)
+    starts = np.cumsum([0] + [int(s['length']) for s in seqs[:-1]])
+    if any(int(s['start']) != int(st) for s, st in zip(seqs, starts)):
+        _fail(path, "sequence 'start' offsets are not contiguous")
+    n_seq = len(seqs)
+
+    def check(name, arr, shape, kind='f'):
+        if arr.dtype.kind != kind:
+            _fail(path, f"key {name!r} has dtype {arr.dtype}, expected "
+                  f"{'float32' if kind == 'f' else 'int32'}")
+        if arr.shape != shape:
+            _fail(path, f"key {name!r} has shape {list(arr.shape)}, expected "
+                  f"{list(shape)}")
+        if kind == 'f' and not np.isfinite(arr).all():
+            bad = np.argwhere(~np.isfinite(arr))[0].tolist()
+            _fail(path, f"key {name!r} holds NaN or inf (first at index "
+                  f"{bad})")
+
+    check('positions_3d', data.positions_3d, (total, NUM_JOINTS, 3))
+    cams = data.camera_R.shape[1] if data.camera_R.ndim == 4 else -1
+    check('camera_R', data.camera_R, (n_seq, max(cams, 1), 3, 3))
+    check('camera_t', data.camera_t, (n_seq, cams, 3))
+    check('camera_intrinsics', data.camera_intrinsics, (n_seq, cams, 9))
+    check('camera_resolution', data.camera_resolution, (n_seq, cams, 2), 'i')
+    if sorted(data.keypoints_2d) != sorted(meta['sources_2d']):
+        _fail(path, f"2D sources {sorted(data.keypoints_2d)} do not match "
+              f"meta sources_2d {sorted(meta['sources_2d'])}")
+    for source, kp in data.keypoints_2d.items():
+        check(KEYPOINT_PREFIX + source, kp, (cams, total, NUM_JOINTS, 2))
+
+
+def save_prepared(path: Union[str, Path], data: PreparedPoses) -> Path:
+    """Validate, then write atomically (an existing good file survives any
+    failure)."""
+    validate(data, path)
+    arrays = {
+        'meta': np.array(json.dumps(data.meta)),
+        'positions_3d': data.positions_3d.astype(np.float32),
+        'camera_R': data.camera_R.astype(np.float32),
+        'camera_t': data.camera_t.astype(np.float32),
+        'camera_intrinsics': data.camera_intrinsics.astype(np.float32),
+        'camera_resolution': data.camera_resolution.astype(np.int32),
+    }
+    for source, kp in data.keypoints_2d.items():
+        arrays[KEYPOINT_PREFIX + source] = kp.astype(np.float32)
+    return save_npz_atomic(path, **arrays)
+
+
+def load_prepared(path: Union[str, Path]) -> PreparedPoses:
+    """Load and validate a prepared file; never unpickles."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"prepared data file {path} does not exist "
+                                f"(create it with python -m models.pose "
+                                f"prepare-h36m / prepare-3dhp / prepare-demo)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ValueError as err:
+        if 'pickle' in str(err).lower():
+            _fail(path, "holds pickled objects, which are refused (a "
+                  "prepared file contains plain arrays only)")
+        _fail(path, f"is not a readable pyg-wj prepared file ({err})")
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as err:
+        _fail(path, f"is not a readable pyg-wj prepared file "
+              f"({type(err).__name__}: {err})")
+    required = ('meta', 'positions_3d', 'camera_R', 'camera_t',
+                'camera_intrinsics', 'camera_resolution')
+    for key in required:
+        if key not in arrays:
+            _fail(path, f"lacks the key {key!r} (keys present: "
+                  f"{sorted(arrays)})")
+    try:
+        meta = json.loads(str(arrays['meta']))
+    except json.JSONDecodeError as err:
+        _fail(path, f"key 'meta' is not valid JSON ({err})")
+    data = PreparedPoses(
+        meta=meta, positions_3d=arrays['positions_3d'],
+        camera_R=arrays['camera_R'], camera_t=arrays['camera_t'],
+        camera_intrinsics=arrays['camera_intrinsics'],
+        camera_resolution=arrays['camera_resolution'],
+        keypoints_2d={k[len(KEYPOINT_PREFIX):]: v for k, v in arrays.items()
+                      if k.startswith(KEYPOINT_PREFIX)})
+    validate(data, path)
+    return data

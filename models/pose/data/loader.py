@@ -1,0 +1,143 @@
+"""Sliding windows of 2D keypoints and their centre-frame 3D targets.
+
+Everything heavy happens once, at construction: world -> camera, root-
+relative targets and screen normalisation for every (sequence, camera).
+A batch is then one fancy-indexing gather: the window's frame indices are
+``centre + [-T//2 .. T//2]`` clipped to the sequence, which is exactly edge
+padding at sequence ends. No per-sample Python loop runs in the hot path.
+"""
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from models.pose.camera import normalize_screen, world_to_camera
+from models.pose.data.format import PreparedPoses
+from models.pose.skeleton import Skeleton, get_skeleton, select_joints
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+
+def flip_poses(poses: ArrayLike, flip_permutation: Sequence[int]
+               ) -> ArrayLike:
+    """Horizontal flip of ``[..., J, C]`` poses (2D or 3D): negate x and swap
+    left and right joints. Applying it twice gives the input back."""
+    perm = list(flip_permutation)
+    out = poses[..., perm, :]
+    if isinstance(out, torch.Tensor):
+        out = out.clone()
+    else:
+        out = out.copy()
+    out[..., 0] = -out[..., 0]
+    return out
+
+
+class PoseWindows:
+    """All windows of ``frames`` frames of the chosen subjects and source.
+
+    Args:
+        data: a loaded prepared file.
+        joints: 17, or 16 (neck/nose dropped).
+        frames: window length ``T`` (odd); the target is the centre frame.
+        source: which 2D keypoints to use (``data.keypoints_2d`` key).
+        subjects: subjects to include (default: all).
+        stride: keep every ``stride``-th centre frame (subsampling).
+    """
+
+    def __init__(self, data: PreparedPoses, joints: int = 17,
+                 frames: int = 1, source: str = 'gt',
+                 subjects: Optional[Sequence[str]] = None, stride: int = 1):
+        if frames < 1 or frames % 2 == 0:
+            raise ValueError(f"'frames' must be a positive odd number, got "
+                             f"{frames}")
+        if stride < 1:
+            raise ValueError(f"'stride' must be >= 1, got {stride}")
+        if source not in data.keypoints_2d:
+            raise ValueError(f"2D source {source!r} is not in the data; "
+                             f"available: {sorted(data.keypoints_2d)}")
+        self.skeleton: Skeleton = get_skeleton(joints)
+        self.num_joints = joints
+        self.frames = frames
+        chosen = [i for i, s in enumerate(data.sequences)
+                  if subjects is None or s['subject'] in subjects]
+        if not chosen:
+            have = sorted({s['subject'] for s in data.sequences})
+            raise ValueError(f"no sequence of subjects {list(subjects)} in "
+                             f"the data (subjects present: {have})")
+        keypoints = data.keypoints_2d[source]
+        inputs, targets, centres, lo, hi = [], [], [], [], []
+        actions: List[np.ndarray] = []
+        subject_labels: List[np.ndarray] = []
+        offset = 0
+        for i in chosen:
+            seq = data.sequences[i]
+            start, length = int(seq['start']), int(seq['length'])
+            world = data.positions_3d[start:start + length].astype(np.float64)
+            for c in range(data.num_cameras):
+                cam = world_to_camera(world, data.camera_R[i, c],
+                                      data.camera_t[i, c])
+                cam = cam - cam[:, :1]  # root-relative, root at zero
+                w, h = data.camera_resolution[i, c]
+                kp = normalize_screen(
+                    keypoints[c, start:start + length].astype(np.float64),
+                    float(w), float(h))
+                targets.append(select_joints(cam, joints).astype(np.float32))
+                inputs.append(select_joints(kp, joints).astype(np.float32))
+                centre = np.arange(0, length, stride) + offset
+                centres.append(centre)
+                lo.append(np.full_like(centre, offset))
+                hi.append(np.full_like(centre, offset + length - 1))
+                actions.append(np.full(len(centre), seq['action'],
+                                       dtype=object))
+                subject_labels.append(np.full(len(centre), seq['subject'],
+                                              dtype=object))
+                offset += length
+        self._inputs = np.concatenate(inputs)
+        self._targets = np.concatenate(targets)
+        self._centre = np.concatenate(centres)
+        self._lo = np.concatenate(lo)
+        self._hi = np.concatenate(hi)
+        self.actions = np.concatenate(actions)
+        self.subjects = np.concatenate(subject_labels)
+        self._offsets = np.arange(frames) - frames // 2
+
+    def __len__(self) -> int:
+        return len(self._centre)
+
+    def window_indices(self, indices: np.ndarray) -> np.ndarray:
+        """``[B, T]`` frame indices of the windows, edge-padded."""
+        idx = self._centre[indices, None] + self._offsets
+        return np.clip(idx, self._lo[indices, None], self._hi[indices, None])
+
+    def get_batch(self, indices) -> Tuple[np.ndarray, np.ndarray]:
+        """``(inputs [B, T, J, 2], targets [B, J, 3])`` as float32 arrays."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return (self._inputs[self.window_indices(indices)],
+                self._targets[self._centre[indices]])
+
+    def iterate_batches(self, batch_size: int, shuffle: bool = True,
+                        seed: int = 0, epoch: int = 0,
+                        flip_augment: bool = False, rank: int = 0,
+                        world_size: int = 1, drop_last: bool = False
+                        ) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+        """Batches as tensors; order and flips depend only on
+        ``(seed, epoch)``, so a resumed run sees the same batches.
+
+        With ``world_size > 1`` every process draws the same global batch
+        and keeps rows ``rank::world_size`` of it: DDP on ``world_size``
+        processes then sees exactly the samples one process would.
+        """
+        rng = np.random.default_rng([seed, epoch])
+        n = len(self)
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        flips = rng.random(n) < 0.5 if flip_augment else None
+        stop = n - n % batch_size if drop_last else n
+        perm = self.skeleton.flip_permutation
+        for begin in range(0, stop, batch_size):
+            sel = order[begin:begin + batch_size][rank::world_size]
+            inputs, targets = self.get_batch(sel)
+            if flips is not None:
+                f = flips[begin:begin + batch_size][rank::world_size]
+                inputs[f] = flip_poses(inputs[f], perm)
+                targets[f] = flip_poses(targets[f], perm)
+            yield torch.from_numpy(inputs), torch.from_numpy(targets)

@@ -1,0 +1,93 @@
+"""``prepare-3dhp``: the MPI-INF-3DHP test set as used by lifting papers.
+
+Input: an ``.npz`` with ``pose2d`` ``[F, 17, 2]`` (pixels) and ``pose3d``
+``[F, 17, 3]`` (millimetres, camera frame), both in the Human3.6M 17-joint
+order (the PoseAug preparation, 2,929 frames). Optional keys: ``seq``
+(``[F]`` sequence names such as ``TS1``) and ``image_size`` (``[2]``).
+TS1-TS4 were filmed at 2048 x 2048, TS5-TS6 at 1920 x 1080. The 3D data
+exist only in the camera frame, so the camera is stored as ``R = I``,
+``t = 0``; intrinsics are not used (the 2D keypoints are given).
+"""
+import argparse
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from models.pose.data.format import PreparedPoses, make_meta, save_prepared
+
+SIZES = {'TS1': (2048, 2048), 'TS2': (2048, 2048), 'TS3': (2048, 2048),
+         'TS4': (2048, 2048), 'TS5': (1920, 1080), 'TS6': (1920, 1080)}
+
+
+def prepare_3dhp(path: Path, out: Path,
+                 image_size: Optional[Sequence[int]] = None
+                 ) -> PreparedPoses:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except ValueError as err:
+        raise ValueError(f"{path}: not a plain-array npz ({err})") from None
+    for key in ('pose2d', 'pose3d'):
+        if key not in arrays:
+            raise ValueError(f"{path} lacks the key {key!r} (keys: "
+                             f"{sorted(arrays)}); expected the 3DHP test npz")
+    p2, p3 = arrays['pose2d'], arrays['pose3d']
+    if p2.ndim != 3 or p2.shape[1:] != (17, 2):
+        raise ValueError(f"{path}: 'pose2d' has shape {list(p2.shape)}, "
+                         f"expected [frames, 17, 2]")
+    if p3.shape != (len(p2), 17, 3):
+        raise ValueError(f"{path}: 'pose3d' has shape {list(p3.shape)}, "
+                         f"expected [{len(p2)}, 17, 3]")
+    seq = arrays.get('seq')
+    names = ([str(s) for s in seq] if seq is not None else ['TS'] * len(p2))
+    # contiguous runs of the same sequence name become sequences
+    cuts = [0] + [i for i in range(1, len(names)) if names[i] != names[i - 1]]
+    cuts.append(len(names))
+    sequences, res = [], []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        name = names[a]
+        if image_size is not None:
+            size = tuple(image_size)
+        elif 'image_size' in arrays:
+            size = tuple(int(v) for v in arrays['image_size'])
+        elif name in SIZES:
+            size = SIZES[name]
+        else:
+            raise ValueError(f"{path}: no image size for sequence {name!r}; "
+                             f"pass --image-size W H")
+        sequences.append({'subject': name, 'action': name, 'start': a,
+                          'length': b - a})
+        res.append(size)
+    n = len(sequences)
+    k = np.zeros((n, 1, 9), np.float32)
+    for i, (w, h) in enumerate(res):
+        k[i, 0, :4] = (w, w, w / 2, h / 2)  # placeholder, never used
+    subjects = sorted({s['subject'] for s in sequences})
+    data = PreparedPoses(
+        meta=make_meta('3dhp', 50.0, sequences, [], subjects, ['gt'],
+                       {'files': [str(path)]}),
+        positions_3d=(p3 / 1000.0).astype(np.float32),
+        camera_R=np.tile(np.eye(3, dtype=np.float32), (n, 1, 1, 1)),
+        camera_t=np.zeros((n, 1, 3), np.float32), camera_intrinsics=k,
+        camera_resolution=np.array(res, np.int32).reshape(n, 1, 2),
+        keypoints_2d={'gt': p2[None].astype(np.float32)})
+    save_prepared(out, data)
+    print(f'Wrote {out}: {n} sequences, {len(p2):,} frames')
+    return data
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--data', type=Path, required=True,
+                        help='3DHP test npz with pose2d / pose3d')
+    parser.add_argument('--out', type=Path,
+                        default=Path('data/prepared/3dhp.npz'))
+    parser.add_argument('--image-size', type=int, nargs=2, default=None,
+                        metavar=('W', 'H'))
+
+
+def run(args: argparse.Namespace) -> None:
+    prepare_3dhp(args.data, args.out, args.image_size)

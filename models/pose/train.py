@@ -1,0 +1,429 @@
+"""Training: ``python -m models.pose train`` (one process) or
+``torchrun --nproc_per_node N -m models.pose train`` (DDP, same flags).
+
+Schedule and loss follow the paper: loss eq. (11) with lambda = 0.01,
+AMSGrad at lr 1e-3, decayed x0.95 after every epoch and x0.5 after every 5
+epochs, 50 epochs, batch 256. Every epoch writes ``last.pt`` (and ``best.pt``
+when the held-out MPJPE improves) atomically, a CSV log and TensorBoard
+scalars. ``--resume`` continues bit-identically on CPU: batches and flips
+are a function of (seed, epoch), and the RNG state travels in the checkpoint.
+"""
+import argparse
+import csv
+import datetime
+import io
+import math
+import os
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from models.pose.checkpoint import (CheckpointError, build_model,
+                                    load_checkpoint, save_checkpoint)
+from models.pose.evaluate import evaluate_windows, print_results
+from models.pose.io_utils import atomic_write
+from models.pose.metrics import loss_eq11
+from models.pose.model import MLPGraphWJ, ModelConfig, preset_config
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings; the paper's are the defaults."""
+    epochs: int = 50
+    batch_size: int = 256
+    lr: float = 1e-3
+    lr_decay: float = 0.95  # after every epoch
+    lr_step_decay: float = 0.5  # after every `lr_step_every` epochs
+    lr_step_every: int = 5
+    lam: float = 0.01  # lambda of eq. (11)
+    seed: int = 0
+    source: str = 'gt'
+    stride: int = 1
+    test_stride: int = 1
+    flip_augment: bool = True
+    flip_test: bool = True
+    bf16: bool = False
+    max_steps_per_epoch: int = 0  # 0: the whole epoch
+    save_every_steps: int = 0  # 0: only at the end of every epoch
+    max_bad_steps: int = 20
+    eval_batch_size: int = 1024
+
+
+def lr_factor(epoch: int, cfg: TrainConfig) -> float:
+    """Learning-rate multiplier at the start of ``epoch`` (0-based)."""
+    return (cfg.lr_decay ** epoch *
+            cfg.lr_step_decay ** (epoch // cfg.lr_step_every))
+
+
+class _Stop:
+    """Turns SIGINT/SIGTERM into a flag checked between steps, so the run
+    can save a final checkpoint instead of dying mid-write."""
+
+    def __init__(self):
+        self.requested: Optional[str] = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _setup_distributed(timeout_s: float):
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    if world == 1:
+        return 0, 1, torch.device('cpu')
+    backend = 'nccl' if torch.cuda.is_available() else 'gloo'
+    dist.init_process_group(backend,
+                            timeout=datetime.timedelta(seconds=timeout_s))
+    rank = dist.get_rank()
+    device = torch.device('cpu')
+    if backend == 'nccl':
+        local = int(os.environ.get('LOCAL_RANK', '0'))
+        torch.cuda.set_device(local)
+        device = torch.device('cuda', local)
+    return rank, world, device
+
+
+def _write_csv(path: Path, rows: List[Dict[str, Any]]) -> None:
+    if not rows:
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, buf.getvalue().encode())
+
+
+def _tensorboard(out_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        print('tensorboard is not installed: no TensorBoard scalars '
+              '(pip install -e ".[pose]")', file=sys.stderr)
+        return None
+    return SummaryWriter(str(out_dir / 'tensorboard'))
+
+
+def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
+          out_dir: Path, resume: bool = False, ddp_timeout_s: float = 300.0,
+          progress: bool = True) -> Dict[str, Any]:
+    """Train, evaluating on the held-out subjects after every epoch.
+
+    Returns a summary dict (best MPJPE, per-step losses, throughput).
+    """
+    from models.pose.data.format import load_prepared
+    from models.pose.data.loader import PoseWindows
+
+    rank, world, device = _setup_distributed(ddp_timeout_s)
+    is_main = rank == 0
+    if cfg.batch_size % world:
+        raise ValueError(f"--batch-size {cfg.batch_size} must be divisible "
+                         f"by the number of processes ({world})")
+    out_dir = Path(out_dir)
+    if is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    data = load_prepared(data_path)
+    common = dict(joints=model_cfg.joints, frames=model_cfg.frames,
+                  source=cfg.source)
+    train_set = PoseWindows(data, subjects=data.train_subjects,
+                            stride=cfg.stride, **common)
+    test_set = PoseWindows(data, subjects=data.test_subjects,
+                           stride=cfg.test_stride, **common)
+
+    torch.manual_seed(cfg.seed)
+    model = MLPGraphWJ(model_cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, amsgrad=True)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda epoch: lr_factor(epoch, cfg))
+    start_epoch, start_step = 0, 0
+    best = math.inf
+    history: List[Dict[str, Any]] = []
+    step_losses: List[float] = []
+
+    last_path, best_path = out_dir / 'last.pt', out_dir / 'best.pt'
+    if resume and last_path.exists():
+        state = load_checkpoint(last_path, map_location=device)
+        saved_train = state.get('train_config', {})
+        model = build_model(state, last_path, expected=model_cfg).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr,
+                                     amsgrad=True)
+        optimizer.load_state_dict(state['optimizer'])
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda epoch: lr_factor(epoch, cfg))
+        scheduler.load_state_dict(state['scheduler'])
+        torch.set_rng_state(state['rng_cpu'])
+        start_epoch, start_step = state['epoch'], state['step_in_epoch']
+        best = state['best_mpjpe']
+        history = list(state['history'])
+        step_losses = state['step_losses'].tolist()
+        if is_main:
+            changed = {k: v for k, v in saved_train.items()
+                       if asdict(cfg).get(k) != v}
+            note = f' (changed settings: {changed})' if changed else ''
+            print(f'Resuming {last_path} at epoch {start_epoch + 1}, step '
+                  f'{start_step}{note}', flush=True)
+    elif resume and is_main:
+        print(f'--resume: no checkpoint at {last_path}, starting afresh',
+              flush=True)
+
+    net: nn.Module = model
+    if world > 1:
+        net = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        net = nn.parallel.DistributedDataParallel(net)
+    writer = _tensorboard(out_dir) if is_main else None
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16)
+                if cfg.bf16 else nullcontext())
+
+    def checkpoint(epoch: int, step_in_epoch: int, path: Path) -> None:
+        save_checkpoint(path, {
+            'model': model.state_dict(), 'model_config': model_cfg.to_dict(),
+            'train_config': asdict(cfg), 'optimizer': optimizer.state_dict(),
+            'scheduler': scheduler.state_dict(),
+            'rng_cpu': torch.get_rng_state(), 'epoch': epoch,
+            'step_in_epoch': step_in_epoch, 'best_mpjpe': best,
+            'history': history,
+            'step_losses': torch.tensor(step_losses, dtype=torch.float64)})
+
+    if is_main:
+        print(f'Training {model_cfg.variant} model ({model.num_parameters():,}'
+              f' parameters, T={model_cfg.frames}, {model_cfg.joints} joints)'
+              f' on {len(train_set):,} windows, testing on '
+              f'{len(test_set):,}; {world} process(es), '
+              f'{torch.get_num_threads()} threads each', flush=True)
+
+    summary: Dict[str, Any] = {}
+    bad_steps = 0
+    with _Stop() as stop:
+        for epoch in range(start_epoch, cfg.epochs):
+            net.train()
+            batches = train_set.iterate_batches(
+                cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
+                flip_augment=cfg.flip_augment, rank=rank, world_size=world,
+                drop_last=True)
+            total = len(train_set) // cfg.batch_size
+            if cfg.max_steps_per_epoch:
+                total = min(total, cfg.max_steps_per_epoch)
+            bar = _progress(total, f'epoch {epoch + 1}/{cfg.epochs}',
+                            progress and is_main)
+            t0, seen, epoch_losses = time.perf_counter(), 0, []
+            for step, (inputs, targets) in enumerate(batches):
+                if step >= total:
+                    break
+                if step < start_step:  # resuming inside this epoch
+                    bar.update(1)
+                    continue
+                inputs, targets = inputs.to(device), targets.to(device)
+                with autocast:
+                    pred = net(inputs)
+                loss = loss_eq11(pred.float(), targets, cfg.lam)
+                if not torch.isfinite(loss):
+                    bad_steps += 1
+                    optimizer.zero_grad(set_to_none=True)
+                    print(f'epoch {epoch + 1} step {step}: non-finite loss '
+                          f'({float(loss)}), step skipped', file=sys.stderr,
+                          flush=True)
+                    if bad_steps > cfg.max_bad_steps:
+                        raise RuntimeError(
+                            f'{bad_steps} non-finite losses: stopping; the '
+                            f'last good checkpoint is {last_path}')
+                    continue
+                bad_steps = 0
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                value = float(loss.detach())
+                epoch_losses.append(value)
+                step_losses.append(value)
+                seen += inputs.size(0) * world
+                bar.update(1)
+                bar.set_postfix(loss=f'{value:.5f}', refresh=False)
+                if stop.requested or (cfg.save_every_steps and
+                                      (step + 1) % cfg.save_every_steps == 0):
+                    if is_main:
+                        checkpoint(epoch, step + 1, last_path)
+                    if stop.requested:
+                        bar.close()
+                        if is_main:
+                            print(f'{stop.requested}: saved {last_path} at '
+                                  f'epoch {epoch + 1} step {step + 1}; '
+                                  f'continue with --resume', flush=True)
+                        summary.update(stopped=stop.requested,
+                                       step_losses=step_losses)
+                        _finish(writer)
+                        return summary
+            bar.close()
+            train_time = time.perf_counter() - t0
+            start_step = 0
+            scheduler.step()
+
+            row: Dict[str, Any] = {'epoch': epoch + 1}
+            if is_main:
+                results = evaluate_windows(model, test_set,
+                                           batch_size=cfg.eval_batch_size,
+                                           flip_test=cfg.flip_test,
+                                           device=device)
+                mpjpe = results['average']['mpjpe']
+                row.update(train_loss=sum(epoch_losses) /
+                           max(len(epoch_losses), 1),
+                           test_mpjpe_mm=mpjpe,
+                           test_p_mpjpe_mm=results['average']['p_mpjpe'],
+                           lr=optimizer.param_groups[0]['lr'],
+                           samples_per_s=seen / max(train_time, 1e-9))
+                history.append(row)
+                improved = mpjpe < best
+                best = min(best, mpjpe)
+                checkpoint(epoch + 1, 0, last_path)
+                if improved:
+                    checkpoint(epoch + 1, 0, best_path)
+                _write_csv(out_dir / 'log.csv', history)
+                if writer is not None:
+                    for key, value in row.items():
+                        if key != 'epoch':
+                            writer.add_scalar(key, value, epoch + 1)
+                print(f"epoch {epoch + 1}/{cfg.epochs}: loss "
+                      f"{row['train_loss']:.5f}, test MPJPE {mpjpe:.1f} mm,"
+                      f" P-MPJPE {row['test_p_mpjpe_mm']:.1f} mm, "
+                      f"{row['samples_per_s']:.0f} samples/s"
+                      f"{' (best)' if improved else ''}", flush=True)
+            if world > 1:
+                dist.barrier()
+    _finish(writer)
+    summary.update(best_mpjpe=best, history=history, step_losses=step_losses)
+    if world > 1:
+        dist.destroy_process_group()
+    return summary
+
+
+def _finish(writer) -> None:
+    if writer is not None:
+        writer.close()
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # progress bars are a nicety, not a dependency
+        enabled = False
+    if not enabled:
+        return _NoBar()
+    return tqdm(total=total, desc=desc, leave=False, mininterval=2.0,
+                dynamic_ncols=True)
+
+
+class _NoBar:
+
+    def update(self, n):
+        pass
+
+    def set_postfix(self, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    parser.add_argument('--preset', default='demo',
+                        help="architecture preset: paper-t1, paper-t9, "
+                        "paper-t27, paper-t81, paper-t243 or demo")
+    parser.add_argument('--joints', type=int, choices=(16, 17), default=None,
+                        help='17 (Human3.6M) or 16 (no neck/nose)')
+    parser.add_argument('--variant', choices=('wj', 'gcn', 'mixer'),
+                        default='wj', help='ablation variant (Table 3)')
+    parser.add_argument('--authors-diagonal', action='store_true',
+                        help="reproduce the authors' diagonal-only "
+                        "neighbour term")
+    parser.add_argument('--data', type=Path, default=None,
+                        help='prepared .npz (default: the built-in demo)')
+    parser.add_argument('--out', type=Path, default=None,
+                        help='output directory (default: runs/<preset>)')
+    parser.add_argument('--epochs', type=int, default=None)
+    parser.add_argument('--batch-size', type=int, default=d.batch_size)
+    parser.add_argument('--lr', type=float, default=d.lr)
+    parser.add_argument('--lambda', dest='lam', type=float, default=d.lam)
+    parser.add_argument('--seed', type=int, default=d.seed)
+    parser.add_argument('--source', default=None,
+                        help="2D source in the data file (default: 'noisy' "
+                        "for the demo, else 'gt')")
+    parser.add_argument('--stride', type=int, default=None,
+                        help='use every k-th training window')
+    parser.add_argument('--no-flip-augment', action='store_true')
+    parser.add_argument('--no-flip-test', action='store_true')
+    parser.add_argument('--bf16', action='store_true',
+                        help='bfloat16 autocast')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue from <out>/last.pt')
+    parser.add_argument('--max-steps-per-epoch', type=int, default=0)
+    parser.add_argument('--save-every-steps', type=int, default=0)
+    parser.add_argument('--threads', type=int, default=0,
+                        help='torch threads per process (0: default)')
+    parser.add_argument('--ddp-timeout', type=float, default=300.0,
+                        help='seconds before a stuck DDP collective fails')
+    parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument('--no-evaluate', action='store_true',
+                        help='skip the final evaluation and picture')
+
+
+#: Settings of the README's main job: the demo preset on the built-in demo
+#: data, sized to finish in a few minutes on 2 CPU cores.
+DEMO_DEFAULTS = dict(epochs=8, source='noisy', stride=2, test_stride=4)
+
+
+def run(args: argparse.Namespace) -> Dict[str, Any]:
+    from models.pose.data.demo import ensure_demo
+
+    overrides: Dict[str, Any] = {'variant': args.variant,
+                                 'authors_diagonal': args.authors_diagonal}
+    if args.joints is not None:
+        overrides['joints'] = args.joints
+    model_cfg = preset_config(args.preset, **overrides)
+    demo_data = args.data is None
+    defaults = DEMO_DEFAULTS if demo_data else {}
+    cfg = TrainConfig(
+        epochs=args.epochs or defaults.get('epochs', TrainConfig.epochs),
+        batch_size=args.batch_size, lr=args.lr, lam=args.lam, seed=args.seed,
+        source=args.source or defaults.get('source', 'gt'),
+        stride=args.stride or defaults.get('stride', 1),
+        test_stride=defaults.get('test_stride', 1),
+        flip_augment=not args.no_flip_augment, flip_test=not args.no_flip_test,
+        bf16=args.bf16, max_steps_per_epoch=args.max_steps_per_epoch,
+        save_every_steps=args.save_every_steps)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data_path = ensure_demo() if demo_data else args.data
+    out_dir = args.out or Path('runs') / args.preset
+    start = time.perf_counter()
+    summary = train(model_cfg, cfg, data_path, out_dir, resume=args.resume,
+                    ddp_timeout_s=args.ddp_timeout,
+                    progress=not args.no_progress)
+    is_main = int(os.environ.get('RANK', '0')) == 0
+    if is_main and not args.no_evaluate and 'stopped' not in summary:
+        from models.pose.evaluate import evaluate_checkpoint
+        evaluate_checkpoint(out_dir / 'best.pt', data_path, out_dir,
+                            source=cfg.source, flip_test=cfg.flip_test,
+                            pictures=True)
+        print(f'Training and evaluation took '
+              f'{time.perf_counter() - start:.0f} s; outputs in {out_dir}',
+              flush=True)
+    return summary
