@@ -124,7 +124,8 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
             plots.save_pose_figure(
                 out_dir / f'pose_{name}.png', inputs[i, centre], pred[i],
                 gt_3d=target[i], skeleton=skeleton,
-                input_units='normalised', title=f'{name} test pose: MPJPE {errors[i]:.1f} mm')
+                input_units='normalised',
+                title=f'{name} test pose: MPJPE {errors[i]:.1f} mm')
         per_joint = np.linalg.norm(pred - target, axis=-1).mean(0) * MM
         plots.save_error_per_joint(out_dir / 'error_per_joint.png',
                                    per_joint, skeleton)

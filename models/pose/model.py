@@ -66,10 +66,12 @@ class ModelConfig:
 
 
 #: Architecture presets. ``paper-t*`` are the paper's (Table 4 / Table 1);
-#: ``demo`` is small enough to train on 2 CPU cores in minutes.
+#: ``demo`` is small enough to train on 2 CPU cores in minutes; ``tiny`` is
+#: for tests and smoke runs.
 PRESETS: Dict[str, Dict[str, Any]] = {
     **{f'paper-t{t}': dict(frames=t) for t in (1, 9, 27, 81, 243)},
     'demo': dict(frames=9, layers=2, channels=128, hidden=256),
+    'tiny': dict(frames=3, layers=1, channels=32, hidden=64),  # tests
 }
 
 

@@ -103,6 +103,44 @@ def _setup_distributed(timeout_s: float):
     return rank, world, device
 
 
+class _GlooBatchNorm(nn.BatchNorm1d):
+    """BatchNorm whose training statistics cover the global batch of all
+    processes (PyTorch's SyncBatchNorm only runs on GPUs). With it, DDP on
+    N processes computes the same update as one process on the whole batch.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+        stats = torch.cat([x.sum(0), (x * x).sum(0),
+                           x.new_full((1, ), float(x.size(0)))])
+        stats = all_reduce(stats)  # differentiable
+        c = x.size(1)
+        count = stats[-1]
+        mean = stats[:c] / count
+        var = stats[c:2 * c] / count - mean * mean
+        with torch.no_grad():
+            m = self.momentum
+            self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+            self.running_var.mul_(1 - m).add_(
+                var.detach() * count / (count - 1), alpha=m)
+            self.num_batches_tracked.add_(1)
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        return y * self.weight + self.bias
+
+
+def _sync_batchnorm(module: nn.Module) -> nn.Module:
+    """Swap every BatchNorm1d for one with cross-process statistics, in
+    place, keeping parameters and buffers (so checkpoints stay plain)."""
+    if torch.cuda.is_available():
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    for child in module.modules():
+        if type(child) is nn.BatchNorm1d:
+            child.__class__ = _GlooBatchNorm
+    return module
+
+
 def _write_csv(path: Path, rows: List[Dict[str, Any]]) -> None:
     if not rows:
         return
@@ -167,9 +205,10 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
         model = build_model(state, last_path, expected=model_cfg).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr,
                                      amsgrad=True)
-        optimizer.load_state_dict(state['optimizer'])
+        # the scheduler's constructor resets the lr: load the optimizer after
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda epoch: lr_factor(epoch, cfg))
+        optimizer.load_state_dict(state['optimizer'])
         scheduler.load_state_dict(state['scheduler'])
         torch.set_rng_state(state['rng_cpu'])
         start_epoch, start_step = state['epoch'], state['step_in_epoch']
@@ -188,8 +227,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
 
     net: nn.Module = model
     if world > 1:
-        net = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        net = nn.parallel.DistributedDataParallel(net)
+        net = nn.parallel.DistributedDataParallel(_sync_batchnorm(model))
     writer = _tensorboard(out_dir) if is_main else None
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16)
                 if cfg.bf16 else nullcontext())
@@ -354,6 +392,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--authors-diagonal', action='store_true',
                         help="reproduce the authors' diagonal-only "
                         "neighbour term")
+    parser.add_argument('--dropout', type=float, default=None,
+                        help='dropout rate (default: the preset\'s, 0.2)')
     parser.add_argument('--data', type=Path, default=None,
                         help='prepared .npz (default: the built-in demo)')
     parser.add_argument('--out', type=Path, default=None,
@@ -397,6 +437,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                                  'authors_diagonal': args.authors_diagonal}
     if args.joints is not None:
         overrides['joints'] = args.joints
+    if args.dropout is not None:
+        overrides['dropout'] = args.dropout
     model_cfg = preset_config(args.preset, **overrides)
     demo_data = args.data is None
     defaults = DEMO_DEFAULTS if demo_data else {}

@@ -154,6 +154,9 @@ def load_prepared(path: Union[str, Path]) -> PreparedPoses:
         raise FileNotFoundError(f"prepared data file {path} does not exist "
                                 f"(create it with python -m models.pose "
                                 f"prepare-h36m / prepare-3dhp / prepare-demo)")
+    if not zipfile.is_zipfile(path):
+        _fail(path, "is not a readable pyg-wj prepared file (not an npz "
+              "archive: truncated, or another kind of file)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}

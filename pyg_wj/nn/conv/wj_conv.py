@@ -15,7 +15,7 @@ from pyg_wj.utils.validation import (check_initial_features,
 
 
 class _Graph(NamedTuple):
-    """The graph in the one form the layer will use. The sparse forms hold
+    r"""The graph in the one form the layer will use. The sparse forms hold
     :math:`M = (1-\alpha)\hat{A} - I` (see :func:`jacobi_edges`); the dense
     and diagonal forms hold :math:`\hat{A}`, to which the (learnable)
     modulation is added at every call."""

@@ -1,0 +1,149 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.pose.checkpoint import (CheckpointError, load_checkpoint,
+                                    load_for_inference, save_checkpoint)
+from models.pose.evaluate import evaluate_checkpoint
+from models.pose.model import MLPGraphWJ, preset_config
+from models.pose.train import TrainConfig, lr_factor, train
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def tiny_run(data, out, epochs, resume=False, **kwargs):
+    cfg = TrainConfig(epochs=epochs, batch_size=16, seed=3, **kwargs)
+    return train(preset_config('tiny'), cfg, data, out, resume=resume,
+                 progress=False)
+
+
+def test_lr_schedule_matches_the_paper():
+    cfg = TrainConfig()
+    assert lr_factor(0, cfg) == 1.0
+    assert lr_factor(1, cfg) == pytest.approx(0.95)
+    assert lr_factor(5, cfg) == pytest.approx(0.95 ** 5 * 0.5)
+    assert lr_factor(10, cfg) == pytest.approx(0.95 ** 10 * 0.25)
+
+
+def test_resume_continues_bit_identically(tmp_path, prepared_file):
+    full = tiny_run(prepared_file, tmp_path / 'full', epochs=3)
+    tiny_run(prepared_file, tmp_path / 'cut', epochs=2)
+    resumed = tiny_run(prepared_file, tmp_path / 'cut', epochs=3,
+                       resume=True)
+    assert len(full['step_losses']) == len(resumed['step_losses']) > 10
+    assert full['step_losses'] == resumed['step_losses']  # exact
+    a = load_checkpoint(tmp_path / 'full' / 'last.pt')['model']
+    b = load_checkpoint(tmp_path / 'cut' / 'last.pt')['model']
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log = (tmp_path / 'cut' / 'log.csv').read_text().splitlines()
+    assert len(log) == 4 and log[0].startswith('epoch,train_loss')
+
+
+def test_sigterm_saves_and_resumes_inside_an_epoch(tmp_path, prepared_file,
+                                                   monkeypatch):
+    import models.pose.train as train_module
+    full = tiny_run(prepared_file, tmp_path / 'full', epochs=2)
+
+    class StopAfterFiveSteps(train_module._Stop):
+        """Acts as if SIGTERM arrived during the 5th step of epoch 2."""
+        checks = 0
+
+        @property
+        def requested(self):
+            StopAfterFiveSteps.checks += 1
+            return 'SIGTERM' if StopAfterFiveSteps.checks >= 13 + 5 else None
+
+        @requested.setter
+        def requested(self, value):
+            pass
+
+    monkeypatch.setattr(train_module, '_Stop', StopAfterFiveSteps)
+    stopped = tiny_run(prepared_file, tmp_path / 'cut', epochs=2)
+    monkeypatch.undo()
+    assert stopped['stopped'] == 'SIGTERM'
+    state = load_checkpoint(tmp_path / 'cut' / 'last.pt')
+    assert (state['epoch'], state['step_in_epoch']) == (1, 5)
+    resumed = tiny_run(prepared_file, tmp_path / 'cut', epochs=2,
+                       resume=True)
+    assert resumed['step_losses'] == full['step_losses']
+
+
+def test_evaluate_and_infer_from_checkpoint(tmp_path, prepared_file):
+    tiny_run(prepared_file, tmp_path / 'run', epochs=1)
+    results = evaluate_checkpoint(tmp_path / 'run' / 'best.pt',
+                                  prepared_file, tmp_path / 'run')
+    assert results['num_samples'] == 20 * 4
+    assert set(results['average']) >= {'mpjpe', 'p_mpjpe', 'n_mpjpe',
+                                       'pck150', 'auc'}
+    assert results['average']['p_mpjpe'] <= results['average']['mpjpe']
+    for name in ('metrics.json', 'metrics.md', 'pose_typical.png',
+                 'error_per_joint.png'):
+        assert (tmp_path / 'run' / name).stat().st_size > 0
+    model, config = load_for_inference(tmp_path / 'run' / 'best.pt')
+    assert not model.training and config['frames'] == 3
+
+
+def test_bad_checkpoints(tmp_path, prepared_file):
+    tiny_run(prepared_file, tmp_path / 'run', epochs=1)
+    good = tmp_path / 'run' / 'best.pt'
+    truncated = tmp_path / 'truncated.pt'
+    truncated.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match='not a readable PyTorch file'):
+        load_checkpoint(truncated)
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ('echo pwned',))
+
+    evil = tmp_path / 'evil.pt'
+    torch.save({'format': 'pyg-wj-pose-checkpoint', 'x': Evil()}, evil)
+    with pytest.raises(CheckpointError, match='refused'):
+        load_checkpoint(evil)
+    # a checkpoint of another preset cannot be resumed into this one
+    with pytest.raises(CheckpointError, match='another model configuration'):
+        train(preset_config('tiny', joints=16), TrainConfig(epochs=2),
+              prepared_file, tmp_path / 'run', resume=True, progress=False)
+    with pytest.raises(CheckpointError, match='NaN'):
+        save_checkpoint(tmp_path / 'nan.pt',
+                        {'model': {}, 'x': torch.tensor([float('nan')])})
+    assert not (tmp_path / 'nan.pt').exists()
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one(tmp_path, prepared_file):
+    """DDP (gloo, 2 processes) takes the same step as one process on the
+    same global batch."""
+    common = ['-m', 'models.pose', 'train', '--preset', 'tiny', '--data',
+              str(prepared_file), '--epochs', '1', '--batch-size', '8',
+              '--max-steps-per-epoch', '1', '--no-progress', '--no-evaluate',
+              '--threads', '1', '--dropout', '0']
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    bindir = Path(sys.executable).parent
+    subprocess.run([str(bindir / 'torchrun'), '--nproc_per_node', '2',
+                    '--master_port', '29517', *common, '--out',
+                    str(tmp_path / 'two')], cwd=REPO, env=env, check=True,
+                   timeout=300, capture_output=True)
+    subprocess.run([sys.executable, *common, '--out', str(tmp_path / 'one')],
+                   cwd=REPO, env=env, check=True, timeout=300,
+                   capture_output=True)
+    one = load_checkpoint(tmp_path / 'one' / 'last.pt')
+    two = load_checkpoint(tmp_path / 'two' / 'last.pt')
+    grads_one = one['optimizer']['state']
+    grads_two = two['optimizer']['state']
+    scale = max(s['exp_avg'].abs().max() for s in grads_one.values())
+    for i, state in grads_one.items():  # (1 - beta1) * gradient
+        assert (state['exp_avg'] - grads_two[i]['exp_avg']).abs().max() \
+            <= 1e-5 * scale
+    model = MLPGraphWJ(preset_config('tiny', dropout=0.0))
+    for i, (name, _) in enumerate(model.named_parameters()):
+        # Adam's first step is lr * sign(gradient): where the gradient is
+        # zero up to the round-off bounded above (a bias right before
+        # BatchNorm), its sign, and so the step, is noise. Elsewhere the
+        # parameters must agree.
+        determined = grads_one[i]['exp_avg'].abs() > 2e-5 * scale
+        diff = (one['model'][name] - two['model'][name]).abs()
+        assert (diff * determined).max() < 1e-5, name
