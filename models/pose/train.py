@@ -57,6 +57,12 @@ class TrainConfig:
     eval_batch_size: int = 1024
 
 
+#: Settings of the README's main job: the demo preset on the built-in demo
+#: data, sized to finish in a few minutes on 2 CPU cores.
+DEMO_DEFAULTS = dict(epochs=30, batch_size=128, source='noisy', stride=1,
+                     test_stride=1)
+
+
 def lr_factor(epoch: int, cfg: TrainConfig) -> float:
     """Learning-rate multiplier at the start of ``epoch`` (0-based)."""
     return (cfg.lr_decay ** epoch *
@@ -399,7 +405,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', type=Path, default=None,
                         help='output directory (default: runs/<preset>)')
     parser.add_argument('--epochs', type=int, default=None)
-    parser.add_argument('--batch-size', type=int, default=d.batch_size)
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help=f'global batch size (default: {d.batch_size}; '
+                        f'the demo: {DEMO_DEFAULTS["batch_size"]})')
     parser.add_argument('--lr', type=float, default=d.lr)
     parser.add_argument('--lambda', dest='lam', type=float, default=d.lam)
     parser.add_argument('--seed', type=int, default=d.seed)
@@ -425,11 +433,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='skip the final evaluation and picture')
 
 
-#: Settings of the README's main job: the demo preset on the built-in demo
-#: data, sized to finish in a few minutes on 2 CPU cores.
-DEMO_DEFAULTS = dict(epochs=8, source='noisy', stride=2, test_stride=4)
-
-
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     from models.pose.data.demo import ensure_demo
 
@@ -444,7 +447,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     defaults = DEMO_DEFAULTS if demo_data else {}
     cfg = TrainConfig(
         epochs=args.epochs or defaults.get('epochs', TrainConfig.epochs),
-        batch_size=args.batch_size, lr=args.lr, lam=args.lam, seed=args.seed,
+        batch_size=args.batch_size or defaults.get('batch_size',
+                                                   TrainConfig.batch_size),
+        lr=args.lr, lam=args.lam, seed=args.seed,
         source=args.source or defaults.get('source', 'gt'),
         stride=args.stride or defaults.get('stride', 1),
         test_stride=defaults.get('test_stride', 1),

@@ -1,0 +1,33 @@
+"""Sphinx configuration for pyg-wj."""
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath('..'))
+
+project = 'pyg-wj'
+author = 'pyg-wj developers'
+copyright = '2026, pyg-wj developers'
+release = '0.1.0'
+
+extensions = [
+    'sphinx.ext.autodoc',
+    'sphinx.ext.napoleon',
+    'sphinx.ext.mathjax',
+    'sphinx.ext.viewcode',
+]
+autodoc_member_order = 'bysource'
+autodoc_typehints = 'description'
+autodoc_default_options = {'members': True, 'show-inheritance': False}
+# Documentation builds must not need the optional plotting stack.
+autodoc_mock_imports = ['tensorboard', 'fvcore']
+napoleon_google_docstring = True
+nitpicky = False
+
+html_theme = 'pydata_sphinx_theme'
+html_title = 'pyg-wj'
+html_static_path = ['_static']
+html_theme_options = {
+    'navigation_with_keys': False,
+    'show_toc_level': 2,
+}
+exclude_patterns = ['_build']
