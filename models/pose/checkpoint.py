@@ -47,14 +47,18 @@ def load_checkpoint(path: PathLike,
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives
+        raise CheckpointError(f"checkpoint {path} is not a readable PyTorch "
+                              f"file (not a zip archive: truncated, or "
+                              f"another kind of file)")
     try:
         state = torch.load(path, map_location=map_location,
                            weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"checkpoint {path} holds objects that are not plain tensors or "
-            f"Python values and was refused (weights_only=True): "
-            f"{str(err).splitlines()[0]}") from None
+            f"Python values and was refused (loaded with weights_only=True, "
+            f"so it cannot run code)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         raise CheckpointError(
             f"checkpoint {path} is not a readable PyTorch file (truncated or "

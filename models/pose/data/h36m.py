@@ -8,6 +8,7 @@ Both hold pickled dicts: this explicit step is the only place that unpickles,
 and it warns that the files must come from a trusted source.
 """
 import argparse
+import pickle
 import re
 import warnings
 from pathlib import Path
@@ -35,9 +36,9 @@ def _load_pickled_dict(path: Path, key: str) -> dict:
                 raise ValueError(f"{path} lacks the key {key!r} (keys: "
                                  f"{npz.files}); expected a VideoPose3D file")
             value = npz[key].item()
-    except (OSError, EOFError) as err:
-        raise ValueError(f"{path} is not a readable npz file ({err})") \
-            from None
+    except (OSError, EOFError, pickle.UnpicklingError) as err:
+        raise ValueError(f"{path} is not a readable npz file "
+                         f"({str(err).splitlines()[0]})") from None
     if not isinstance(value, dict):
         raise ValueError(f"{path}: {key!r} is not a subject -> action dict")
     return value
