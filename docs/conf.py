@@ -25,7 +25,6 @@ nitpicky = False
 
 html_theme = 'pydata_sphinx_theme'
 html_title = 'pyg-wj'
-html_static_path = ['_static']
 html_theme_options = {
     'navigation_with_keys': False,
     'show_toc_level': 2,

@@ -517,8 +517,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     before the model runs, so a bad one writes nothing.
 
     Returns:
-        ``{'output': Path, 'stills': [Path, ...], 'animation': Path|None,
-        'poses_3d': [F, J, 3]}``.
+        A dict with ``output`` (path), ``stills`` (paths), ``animation``
+        (path or None) and ``poses_3d`` (``[F, J, 3]``).
     """
     output = _check_outputs(args)
     device = _device(args.device)

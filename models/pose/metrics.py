@@ -360,9 +360,10 @@ def per_action_results(metrics: Mapping[str, Array], actions: Sequence[str]
         actions: ``N`` sequence names.
 
     Returns:
-        ``{'per_action': {action: {metric: mean}}, 'average': {metric:
-        mean over actions}}``: the form that :func:`format_results_markdown`
-        and :func:`format_results_table` print.
+        A dict with ``per_action`` (action -> metric -> mean) and
+        ``average`` (metric -> mean over actions): the form that
+        :func:`format_results_markdown` and :func:`format_results_table`
+        print.
     """
     if not metrics:
         raise ValueError("per_action_results: 'metrics' is empty")
