@@ -1,0 +1,57 @@
+"""Command line: ``python -m benchmarks {flops,layer,model,all} [--quick]
+[--out DIR] [--threads N]``."""
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from benchmarks import SUITES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='python -m benchmarks',
+        description='pyg-wj benchmarks: FLOP counts, layer and model '
+        'speed. Every suite writes DIR/<suite>.json and DIR/<suite>.md '
+        '(and a .png where a picture helps).')
+    parser.add_argument('suite', choices=SUITES + ('all', ),
+                        help='which suite to run')
+    parser.add_argument('--quick', action='store_true',
+                        help='reduced sizes: all suites together finish in '
+                        'under 3 minutes on 2 cores (for CI and tests)')
+    parser.add_argument('--out', type=Path, default=Path('bench-results'),
+                        help='output directory (default: bench-results)')
+    parser.add_argument('--threads', type=int, default=0,
+                        help='torch intra-op threads (default: all logical '
+                        'CPUs); recorded in every output')
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    from benchmarks import _common as common
+
+    threads = common.pin_threads(args.threads)
+    suites = SUITES if args.suite == 'all' else (args.suite, )
+    common.log(f'benchmarks {", ".join(suites)}: {threads} torch thread(s), '
+               f'{"quick" if args.quick else "full"} run, output in '
+               f'{args.out}')
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for suite in suites:
+        busy = common.other_cpu_users()
+        if busy:
+            common.log(f'WARNING: other processes are using the CPUs; '
+                       f'timings taken now will be flagged as contended: '
+                       f'{"; ".join(busy)}')
+        module = __import__(f'benchmarks.{suite}', fromlist=['run'])
+        t0 = time.perf_counter()
+        module.run(args.out, quick=args.quick, threads=threads)
+        common.log(f'{suite}: done in {time.perf_counter() - t0:.1f} s')
+    common.log(f'all done in {time.perf_counter() - start:.1f} s')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""``python -m benchmarks all --quick`` end to end.
+
+One subprocess run (module-scoped) feeds every structural check. Timings
+are never asserted: they depend on the machine.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+REQUIRED = {
+    'flops': {'name', 'preset', 'joints', 'variant', 'params', 'macs_fvcore',
+              'macs_analytic', 'flops_paper_convention'},
+    'layer': {'name', 'case', 'fwd_ms', 'fwdbwd_ms', 'peak_mem_mb',
+              'ratio_to_reference'},
+    'model': {'name', 'preset', 'mode', 'batch', 'poses_per_s', 'efficiency',
+              'gemm_gflops'},
+}
+
+
+@pytest.fixture(scope='module')
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp('bench')
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, '-m', 'benchmarks', 'all', '--quick', '--out',
+         str(out), '--threads', '2'],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc.stdout
+
+
+def _load(out: Path, suite: str):
+    path = out / f'{suite}.json'
+    assert path.is_file(), f'{path} missing'
+    return json.loads(path.read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('suite', sorted(REQUIRED))
+def test_json_records_have_required_keys(quick_run, suite):
+    out, _ = quick_run
+    records = _load(out, suite)
+    assert isinstance(records, list) and records
+    for record in records:
+        assert isinstance(record, dict)
+        missing = REQUIRED[suite] - set(record)
+        assert not missing, (record.get('name'), missing)
+        assert isinstance(record['name'], str) and record['name']
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('suite', sorted(REQUIRED))
+def test_markdown_written(quick_run, suite):
+    out, _ = quick_run
+    text = (out / f'{suite}.md').read_text()
+    assert text.startswith('# ')
+    assert '| ---' in text or '|---|' in text
+    assert 'thread' in text  # the thread count is stated
+
+
+@pytest.mark.slow
+def test_no_temporary_files_left(quick_run):
+    out, _ = quick_run
+    leftovers = [p.name for p in out.iterdir() if p.name.endswith('.tmp')
+                 or p.name.startswith('.')]
+    assert not leftovers
+
+
+@pytest.mark.slow
+def test_flops_records_consistent(quick_run):
+    out, _ = quick_run
+    records = _load(out, 'flops')
+    for r in records:
+        assert isinstance(r['macs_fvcore'], int)
+        assert r['macs_fvcore'] == r['macs_analytic'], r['name']
+        assert r['params'] > 0
+    t1 = next(r for r in records if r['preset'] == 'paper-t1' and
+              r['joints'] == 16 and r['variant'] == 'wj')
+    assert round(t1['flops_paper_convention'] / 1e6, 2) == 29.01
+    assert 'Table 4' in (out / 'flops.md').read_text()
+
+
+@pytest.mark.slow
+def test_layer_records_well_formed(quick_run):
+    out, _ = quick_run
+    records = _load(out, 'layer')
+    timed = [r for r in records if r['fwd_ms'] is not None]
+    assert any(r['name'].startswith('reference') for r in timed)
+    cases = {r['case'] for r in timed}
+    assert any(c.startswith('skeleton') for c in cases)
+    assert any(c.startswith('random graph') for c in cases)
+    for r in timed:
+        for key in ('fwd_ms', 'fwdbwd_ms', 'peak_mem_mb',
+                    'ratio_to_reference'):
+            assert isinstance(r[key], (int, float)) and math.isfinite(r[key])
+            assert r[key] >= 0
+    names = {r['name'] for r in timed}
+    for layer in ('GCNConv', 'DenseGCNConv', 'DenseWJConv'):
+        assert any(n.startswith(layer) for n in names), layer
+    assert any('GCN2Conv' in n for n in names)
+    for layout in ('edge_index', 'CSR adj_t', 'EdgeIndex'):
+        assert any('WJConv' in n and layout in n for n in names), layout
+    assert any('torch_scatter' in r['name'] for r in records)
+    assert (out / 'layer.png').is_file()
+
+
+@pytest.mark.slow
+def test_model_records_well_formed(quick_run):
+    out, _ = quick_run
+    records = _load(out, 'model')
+    modes = {r['mode'] for r in records}
+    assert {'gemm', 'eval-fp32', 'eval-bf16', 'train-fp32'} <= modes
+    gemm = [r for r in records if r['mode'] == 'gemm']
+    assert all(r['gemm_gflops'] > 0 for r in gemm)
+    for r in records:
+        if r['mode'].startswith(('eval', 'train')) and \
+                r['poses_per_s'] is not None:
+            assert r['poses_per_s'] > 0 and 0 < r['efficiency']
+    # the data loader is measured or explicitly left as a TODO
+    loader = [r for r in records if r['mode'] == 'loader']
+    assert loader
+    assert all(r['poses_per_s'] is not None or 'TODO' in r['name']
+               for r in loader)
+    # compile is measured or its skipping is stated
+    assert 'eval-compile' in modes or any(
+        'compile' in r['name'] and 'skipped' in r['name'] for r in records)
+
+
+@pytest.mark.slow
+def test_progress_printed(quick_run):
+    _, stdout = quick_run
+    for suite in REQUIRED:
+        assert f'{suite}: done in' in stdout
+    assert 'torch thread(s)' in stdout
+
+
+def test_cli_rejects_unknown_suite():
+    proc = subprocess.run([sys.executable, '-m', 'benchmarks', 'nope'],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode != 0
+    assert 'invalid choice' in proc.stderr
