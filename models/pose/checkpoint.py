@@ -54,7 +54,7 @@ def load_checkpoint(path: PathLike,
     try:
         state = torch.load(path, map_location=map_location,
                            weights_only=True)
-    except pickle.UnpicklingError as err:
+    except pickle.UnpicklingError:
         raise CheckpointError(
             f"checkpoint {path} holds objects that are not plain tensors or "
             f"Python values and was refused (loaded with weights_only=True, "

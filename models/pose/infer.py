@@ -68,10 +68,8 @@ import numpy as np
 import torch
 from torch import nn
 
-try:
-    from models.pose.io_utils import atomic_write
-except ImportError:  # pragma: no cover - io_utils is written in parallel
-    from models.pose.plots import atomic_write
+from models.pose.camera import normalize_screen
+from models.pose.io_utils import atomic_write
 from models.pose.skeleton import (COCO_NAMES, JOINT_NAMES_17, coco_to_h36m,
                                   get_skeleton, select_joints)
 
@@ -111,7 +109,7 @@ def normalise_keypoints(keypoints_px: np.ndarray,
     if kp.ndim < 2 or kp.shape[-1] != 2:
         raise ValueError(f"'keypoints_px' must have shape [..., J, 2], got "
                          f"{kp.shape}")
-    return (kp / w * 2.0 - np.array([1.0, h / w])).astype(np.float32)
+    return normalize_screen(kp, w, h).astype(np.float32)
 
 
 def window_indices(num_frames: int, frames: int) -> np.ndarray:

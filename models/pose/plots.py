@@ -16,7 +16,6 @@ z forward, the Human3.6M / OpenCV convention). They are shown with x to the
 right, camera z as depth and -y as up, seen from slightly above and beside
 the camera, so the figure looks like the image the 2D input came from.
 """
-import contextlib
 import csv
 import io
 import os
@@ -34,26 +33,7 @@ from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers '3d')
 
 from models.pose.skeleton import Skeleton, get_skeleton
 
-try:
-    from models.pose.io_utils import atomic_write
-except ImportError:  # pragma: no cover - io_utils is written in parallel
-    def atomic_write(path: Union[str, os.PathLike], data: bytes) -> None:
-        """Write ``data`` to a temporary file beside ``path``, then
-        ``os.replace`` it: readers see the old file or the whole new one."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
-                                   suffix='.tmp')
-        try:
-            with os.fdopen(fd, 'wb') as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the figure
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+from models.pose.io_utils import atomic_write
 
 PathLike = Union[str, os.PathLike]
 

@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -26,9 +26,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from models.pose.checkpoint import (CheckpointError, build_model,
-                                    load_checkpoint, save_checkpoint)
-from models.pose.evaluate import evaluate_windows, print_results
+from models.pose.checkpoint import (build_model, load_checkpoint,
+                                    save_checkpoint)
+from models.pose.evaluate import evaluate_windows
 from models.pose.io_utils import atomic_write
 from models.pose.metrics import loss_eq11
 from models.pose.model import MLPGraphWJ, ModelConfig, preset_config
