@@ -163,14 +163,31 @@ def _settings(first_call_s: float, compiled: bool,
     return dict(min_run_time=1.0, min_samples=5, max_time=20.0, **kw)
 
 
+def _agreement(plain, call, x) -> Dict[str, float]:
+    """Largest difference from the plain eager fp32 model (no blocking),
+    absolute and relative to the output's scale (its largest magnitude)."""
+    from models.pose.model import inference_blocking
+
+    with inference_blocking(False), torch.inference_mode():
+        ref = plain(x)
+    diff = float((call().float() - ref).abs().max())
+    scale = float(ref.abs().max())
+    return {'max_abs_diff_vs_eager': diff,
+            'max_rel_diff_vs_eager': diff / max(scale, 1e-12)}
+
+
 def inference_records(preset: str, batches: List[int], modes: List[str],
                       threads: int, gemm: LocalGemm,
                       quick: bool) -> List[Dict[str, Any]]:
     from models.pose.model import MLPGraphWJ, preset_config
 
+    from models.pose.model import inference_blocking
+
     cfg = preset_config(preset)
     macs = counting.analytic_macs_model(cfg)['total']
     records = []
+    torch.manual_seed(0)
+    plain = MLPGraphWJ(cfg).eval()
     for mode in modes:
         torch.manual_seed(0)
         model = MLPGraphWJ(cfg).eval()
@@ -179,11 +196,15 @@ def inference_records(preset: str, batches: List[int], modes: List[str],
             net = _compile(model)
         autocast = (torch.autocast('cpu', dtype=torch.bfloat16)
                     if mode == 'bf16' else nullcontext())
+        # 'fp32-unblocked': the model without its inference cache blocking,
+        # to show what the blocking buys (MLPGraphWJ, JointMixing)
+        blocking = mode != 'fp32-unblocked'
         for batch in batches:
             x, _ = _inputs(cfg, batch)
 
-            def call(net=net, x=x):
-                with torch.inference_mode(), autocast:
+            def call(net=net, x=x, autocast=autocast, blocking=blocking):
+                with inference_blocking(blocking), torch.inference_mode(), \
+                        autocast:
                     return net(x)
 
             name = f'{preset} eval {mode} batch {batch}'
@@ -198,6 +219,7 @@ def inference_records(preset: str, batches: List[int], modes: List[str],
             pps = batch / t.median
             eff = macs * 2 * pps / (gemm_gflops * 1e9)
             extra = {'first_call_s': first, 'macs_per_pose': macs}
+            extra.update(_agreement(plain, call, x))
             if mode == 'compile':
                 extra['compile_note'] = ('first_call_s includes compilation '
                                          '(and recompilation for a new '
@@ -395,8 +417,9 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
         presets, batches = ['paper-t1', 'paper-t243', 'demo'], [1, 256, 1024]
         modes, train_batch = ['fp32', 'bf16', 'compile'], 256
     for preset in presets:
-        records += inference_records(preset, batches, modes, threads, gemm,
-                                     quick)
+        records += inference_records(preset, batches,
+                                     modes + ['fp32-unblocked'], threads,
+                                     gemm, quick)
         train_modes = modes
         if preset == 'paper-t243' and 'bf16' in modes:
             # a bf16 training step of batch 256 takes about 40 s on a CPU
@@ -483,11 +506,19 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                      f"{100 * r['efficiency']:.1f}%",
                      f"{r['gemm_gflops']:.1f}",
                      common.fmt(r.get('first_call_s'), 1),
+                     None if 'max_rel_diff_vs_eager' not in r else
+                     f"{r['max_rel_diff_vs_eager']:.1e}",
                      None if share is None else f'{100 * share:.0f}%'])
     lines.append(common.markdown_table(
         ['preset', 'mode', 'batch', 'poses/s', 'poses/s IQR',
          'median ms/call', 'n', 'efficiency', 'GEMM GFLOP/s',
-         'first call s', "others' CPU"], rows))
+         'first call s', 'max diff / scale', "others' CPU"], rows))
+    lines += ['', 'Inference runs in cache-sized blocks (64 poses at a '
+              'time, and the joint-mixing MLP in blocks of 2048 rows; '
+              '`models.pose.model.inference_blocking`); `fp32-unblocked` is '
+              'the same model with the blocking off. `max diff / scale`: '
+              'largest absolute difference from the plain eager fp32 model '
+              'over the largest output magnitude.']
     lines += ['', '## Data loader', '']
     for r in records:
         if r['mode'] == 'loader':

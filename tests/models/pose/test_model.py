@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from models.pose.model import (PRESETS, MLPGraphWJ, ModelConfig,
-                               preset_config)
+from models.pose.model import (PRESETS, JointMixing, MLPGraphWJ,
+                               ModelConfig, preset_config)
 
 
 @pytest.mark.parametrize('preset', sorted(PRESETS))
@@ -62,3 +62,54 @@ def test_bad_config_and_input():
     with pytest.raises(ValueError, match=r"\[batch, 1, 17, 2\] .* got "
                        r"\[4, 1, 16, 2\]"):
         model(torch.randn(4, 1, 16, 2))
+
+
+@pytest.mark.parametrize('chunk_rows', [1, 7, 64, 10_000])
+def test_blocked_joint_mixing_matches_the_plain_mlp(monkeypatch, chunk_rows):
+    torch.manual_seed(0)
+    model = MLPGraphWJ(preset_config('tiny')).eval()
+    x = torch.randn(5, 3, 17, 2)  # 5 x 32 = 160 rows: ragged last block
+    with torch.no_grad():
+        monkeypatch.setattr(JointMixing, 'inference_chunk_rows', 0)
+        plain = model(x)
+        monkeypatch.setattr(JointMixing, 'inference_chunk_rows', chunk_rows)
+        block = model.blocks[0].joint_mixing
+        assert block._blocked()
+        blocked = model(x)
+    torch.testing.assert_close(blocked, plain, rtol=0, atol=1e-6)
+    # with autograd or in training the plain path runs (gradients needed)
+    assert not block._blocked()
+    model.train()
+    with torch.no_grad():
+        assert not block._blocked()
+
+
+def test_batch_blocking_in_inference_matches_one_pass(monkeypatch):
+    torch.manual_seed(0)
+    model = MLPGraphWJ(preset_config('tiny')).eval()
+    x = torch.randn(11, 3, 17, 2)
+    with torch.no_grad():
+        monkeypatch.setattr(MLPGraphWJ, 'inference_batch_block', 0)
+        whole = model(x)
+        monkeypatch.setattr(MLPGraphWJ, 'inference_batch_block', 4)
+        blocked = model(x)  # blocks of 4, 4 and 3
+    torch.testing.assert_close(blocked, whole, rtol=0, atol=1e-6)
+    # training mode normalises with batch statistics: never blocked there
+    model.train()
+    torch.manual_seed(1)
+    a = model(x)
+    monkeypatch.setattr(MLPGraphWJ, 'inference_batch_block', 0)
+    torch.manual_seed(1)
+    torch.testing.assert_close(model(x), a)
+
+
+def test_inference_blocking_switch_restores_settings():
+    from models.pose.model import inference_blocking
+    before = (MLPGraphWJ.inference_batch_block,
+              JointMixing.inference_chunk_rows)
+    assert all(before)
+    with inference_blocking(False):
+        assert (MLPGraphWJ.inference_batch_block,
+                JointMixing.inference_chunk_rows) == (0, 0)
+    assert (MLPGraphWJ.inference_batch_block,
+            JointMixing.inference_chunk_rows) == before
