@@ -3,11 +3,17 @@
 Commands: ``train``, ``evaluate``, ``infer``, ``prepare-h36m``,
 ``prepare-3dhp``, ``prepare-demo``, ``params``. ``--help`` on each lists its
 options. Expected failures (missing or malformed files, wrong shapes, a
-checkpoint of another model) end with one ``error:`` line and exit code 2.
+checkpoint of another model, a diverged run, a dead DDP peer) end with one
+``error:`` line and exit code 2.
 """
 import argparse
 import importlib
+import os
 import sys
+
+from torch.distributed import DistError
+
+from models.pose.train import NonFiniteLossError
 
 COMMANDS = {
     'train': ('models.pose.train', 'train a model (DDP under torchrun)'),
@@ -22,6 +28,19 @@ COMMANDS = {
                      'build the built-in real mocap demo set'),
     'params': ('models.pose.params', 'parameter counts of every preset'),
 }
+
+
+def _is_peer_failure(err: Exception) -> bool:
+    """Whether ``err`` is a collective that failed because another rank died
+    or timed out (gloo reports it as a plain ``RuntimeError``)."""
+    if isinstance(err, DistError):
+        return True
+    if int(os.environ.get('WORLD_SIZE', '1')) <= 1:
+        return False
+    text = str(err)
+    return any(sign in text for sign in (
+        'Connection closed by peer', 'Connection reset by peer', 'gloo',
+        'NCCL', 'Timed out', 'timed out', 'Socket Timeout'))
 
 
 def main(argv=None) -> int:
@@ -42,6 +61,18 @@ def main(argv=None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args \
             else str(err)
         print(f'error: {message}', file=sys.stderr)
+        return 2
+    except NonFiniteLossError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    except (DistError, RuntimeError) as err:
+        if not _is_peer_failure(err):
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ''
+        print(f'error: another process of this distributed job failed or '
+              f'stopped answering ({type(err).__name__}: {first}); the last '
+              f'complete checkpoint is intact: continue with --resume',
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)

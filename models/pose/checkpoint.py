@@ -27,13 +27,35 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable or does not fit."""
 
 
+def _non_finite(value: Any, name: str) -> Optional[str]:
+    """The name of the first floating-point tensor in ``value`` (searching
+    nested dicts and lists) holding NaN or inf, else ``None``."""
+    if isinstance(value, torch.Tensor):
+        bad = value.is_floating_point() and not torch.isfinite(value).all()
+        return name if bad else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, f'{name}.{key}' if name else str(key))
+        if found:
+            return found
+    return None
+
+
 def save_checkpoint(path: PathLike, state: Dict[str, Any]) -> None:
-    """Save ``state`` (plus format tags) to ``path`` atomically."""
-    for key, value in state.items():
-        if isinstance(value, torch.Tensor) and value.is_floating_point() \
-                and not torch.isfinite(value).all():
-            raise CheckpointError(f"refusing to save a checkpoint to {path}: "
-                                  f"'{key}' holds NaN or inf")
+    """Save ``state`` (plus format tags) to ``path`` atomically.
+
+    A state holding NaN or inf anywhere (weights, optimizer moments) is
+    refused, so a diverged run never replaces a good checkpoint.
+    """
+    bad = _non_finite(state, '')
+    if bad:
+        raise CheckpointError(f"refusing to save a checkpoint to {path}: "
+                              f"'{bad}' holds NaN or inf")
     payload = {'format': FORMAT, 'version': VERSION, **state}
     buffer = io.BytesIO()
     torch.save(payload, buffer)

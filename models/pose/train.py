@@ -205,6 +205,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
     step_losses: List[float] = []
 
     last_path, best_path = out_dir / 'last.pt', out_dir / 'best.pt'
+    if is_main:
+        _remove_stale_temporaries(out_dir)
     if resume and last_path.exists():
         state = load_checkpoint(last_path, map_location=device)
         saved_train = state.get('train_config', {})
@@ -216,6 +218,12 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
             optimizer, lambda epoch: lr_factor(epoch, cfg))
         optimizer.load_state_dict(state['optimizer'])
         scheduler.load_state_dict(state['scheduler'])
+        if saved_train.get('lr', cfg.lr) != cfg.lr:
+            # both state dicts carry the old lr: a new --lr (the usual cure
+            # after a divergence) must win, on the same schedule
+            scheduler.base_lrs = [cfg.lr] * len(optimizer.param_groups)
+            for group in optimizer.param_groups:
+                group['lr'] = cfg.lr * lr_factor(scheduler.last_epoch, cfg)
         torch.set_rng_state(state['rng_cpu'])
         start_epoch, start_step = state['epoch'], state['step_in_epoch']
         best = state['best_mpjpe']
@@ -280,20 +288,29 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
                 with autocast:
                     pred = net(inputs)
                 loss = loss_eq11(pred.float(), targets, cfg.lam)
-                if not torch.isfinite(loss):
+                optimizer.zero_grad(set_to_none=True)
+                # backward runs even for a bad loss: under DDP every rank
+                # must join the gradient all-reduce, after which a NaN on
+                # any rank is in every rank's gradients, so all skip alike
+                loss.backward()
+                if not _finite_step(loss, model):
                     bad_steps += 1
                     optimizer.zero_grad(set_to_none=True)
-                    print(f'epoch {epoch + 1} step {step}: non-finite loss '
-                          f'({float(loss)}), step skipped', file=sys.stderr,
-                          flush=True)
+                    if is_main:
+                        print(f'epoch {epoch + 1} step {step + 1}: non-'
+                              f'finite loss or gradient (loss '
+                              f'{float(loss.detach()):.4g}), step skipped ('
+                              f'{bad_steps} in a row)', file=sys.stderr,
+                              flush=True)
                     if bad_steps > cfg.max_bad_steps:
-                        raise RuntimeError(
-                            f'{bad_steps} non-finite losses: stopping; the '
-                            f'last good checkpoint is {last_path}')
+                        raise NonFiniteLossError(
+                            f'{bad_steps} steps in a row had a non-finite '
+                            f'loss or gradient (learning rate too high, or '
+                            f'bf16 overflow?): stopping. The last good '
+                            f'checkpoint, {last_path}, was not touched.')
+                    bar.update(1)
                     continue
                 bad_steps = 0
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
                 optimizer.step()
                 value = float(loss.detach())
                 epoch_losses.append(value)
@@ -356,6 +373,31 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
     if world > 1:
         dist.destroy_process_group()
     return summary
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training diverged: too many consecutive non-finite steps."""
+
+
+def _finite_step(loss: torch.Tensor, model: nn.Module) -> bool:
+    """Whether the loss and every gradient are finite."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return bool(torch.isfinite(loss))
+    norm = torch.nn.utils.get_total_norm(grads)
+    return bool(torch.isfinite(loss) & torch.isfinite(norm))
+
+
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Delete the temporary files of writes a killed run left unfinished
+    (``atomic_write`` names them ``.<target>.<random>.tmp``); the targets
+    themselves are always complete."""
+    for stale in sorted(out_dir.glob('.*.tmp')):
+        target = stale.name[1:].rsplit('.', 2)[0]
+        if (out_dir / target).name in ('last.pt', 'best.pt', 'log.csv'):
+            stale.unlink(missing_ok=True)
+            print(f'removed {stale.name}, left by an interrupted write of '
+                  f'{target}', flush=True)
 
 
 def _finish(writer) -> None:

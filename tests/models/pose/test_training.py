@@ -43,6 +43,17 @@ def test_resume_continues_bit_identically(tmp_path, prepared_file):
     assert len(log) == 4 and log[0].startswith('epoch,train_loss')
 
 
+def test_resume_with_a_new_learning_rate_uses_it(tmp_path, prepared_file):
+    out = tmp_path / 'run'
+    tiny_run(prepared_file, out, epochs=1)
+    tiny_run(prepared_file, out, epochs=2, resume=True, lr=1e-5)
+    state = load_checkpoint(out / 'last.pt')
+    cfg = TrainConfig(lr=1e-5)
+    # the saved optimizer and scheduler carried the old lr; the new one won
+    assert state['scheduler']['base_lrs'] == [1e-5]
+    assert state['optimizer']['param_groups'][0]['lr'] == \
+        pytest.approx(1e-5 * lr_factor(2, cfg))
+
 def test_sigterm_saves_and_resumes_inside_an_epoch(tmp_path, prepared_file,
                                                    monkeypatch):
     import models.pose.train as train_module
