@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from benchmarks import SUITES
+from models.pose.runtime import keep_freed_memory
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from benchmarks import _common as common
 
     threads = common.pin_threads(args.threads)
+    # as the models.pose commands do, so the figures are what a user gets
+    common.MALLOC_TUNED = keep_freed_memory()
     suites = SUITES if args.suite == 'all' else (args.suite, )
     common.log(f'benchmarks {", ".join(suites)}: {threads} torch thread(s), '
                f'{"quick" if args.quick else "full"} run, output in '

@@ -73,6 +73,11 @@ def pin_threads(threads: Optional[int]) -> int:
     return torch.get_num_threads()
 
 
+#: Whether ``models.pose.runtime.keep_freed_memory`` took effect in this
+#: process (set by ``python -m benchmarks``).
+MALLOC_TUNED = False
+
+
 def environment(threads: int) -> Dict[str, Any]:
     """What a reader needs to compare two result files."""
     import torch_geometric
@@ -85,6 +90,7 @@ def environment(threads: int) -> Dict[str, Any]:
         'cpu_capability': torch.backends.cpu.get_cpu_capability(),
         'logical_cpus': os.cpu_count(),
         'threads': threads,
+        'malloc_keeps_freed_memory': MALLOC_TUNED,
     }
 
 
@@ -418,9 +424,12 @@ def fmt(value: Optional[float], digits: int = 2) -> Optional[str]:
 
 def header_lines(title: str, env: Dict[str, Any], quick: bool) -> List[str]:
     """Common head of every Markdown report."""
+    malloc = ('keeps freed memory (models.pose.runtime)'
+              if env.get('malloc_keeps_freed_memory') else 'default settings')
     return [f'# {title}', '',
             f"*{env['date']}; {env['cpu']} ({env['cpu_capability']}), "
             f"{env['logical_cpus']} logical CPUs, **{env['threads']} torch "
             f"thread(s)**; Python {env['python']}, torch {env['torch']}, "
-            f"torch_geometric {env['torch_geometric']}"
+            f"torch_geometric {env['torch_geometric']}; malloc "
+            f"{malloc}"
             f"{'; --quick run (reduced sizes)' if quick else ''}.*", '']

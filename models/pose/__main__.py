@@ -13,6 +13,7 @@ import sys
 
 from torch.distributed import DistError
 
+from models.pose.runtime import keep_freed_memory
 from models.pose.train import NonFiniteLossError
 
 COMMANDS = {
@@ -54,6 +55,7 @@ def main(argv=None) -> int:
         module.add_arguments(p)
         p.set_defaults(run=module.run)
     args = parser.parse_args(argv)
+    keep_freed_memory()  # reuse activation buffers instead of page faults
     try:
         args.run(args)
     except (ValueError, FileNotFoundError, PermissionError,

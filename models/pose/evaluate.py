@@ -23,8 +23,10 @@ MM = 1000.0  # the data are in metres, the protocols in millimetres
 @torch.no_grad()
 def predict_windows(model: nn.Module, windows, batch_size: int = 1024,
                     flip_test: bool = True,
-                    device: torch.device = torch.device('cpu')) -> np.ndarray:
-    """Predictions ``[num_samples, J, 3]`` (metres) for every window."""
+                    device: torch.device = torch.device('cpu'),
+                    bf16: bool = False) -> np.ndarray:
+    """Predictions ``[num_samples, J, 3]`` (metres) for every window, under
+    bfloat16 autocast if ``bf16``."""
     from models.pose.data.loader import flip_poses
 
     was_training = model.training
@@ -35,10 +37,11 @@ def predict_windows(model: nn.Module, windows, batch_size: int = 1024,
         idx = np.arange(start, min(start + batch_size, len(windows)))
         inputs, _ = windows.get_batch(idx)
         inputs = torch.as_tensor(inputs, device=device)
-        pred = model(inputs)
-        if flip_test:  # average with the un-flipped flipped prediction
-            flipped = model(flip_poses(inputs, skeleton_perm))
-            pred = 0.5 * (pred + flip_poses(flipped, skeleton_perm))
+        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            pred = model(inputs).float()
+            if flip_test:  # average with the un-flipped flipped prediction
+                flipped = model(flip_poses(inputs, skeleton_perm)).float()
+                pred = 0.5 * (pred + flip_poses(flipped, skeleton_perm))
         preds.append(pred.float().cpu().numpy())
     model.train(was_training)
     return np.concatenate(preds) if preds else np.zeros(
@@ -87,8 +90,11 @@ def print_results(results: Dict[str, Any], title: str = '') -> None:
 def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
                         source: str = 'gt', flip_test: bool = True,
                         pictures: bool = True, stride: int = 1,
-                        batch_size: int = 1024) -> Dict[str, Any]:
-    """Evaluate on the held-out subjects; write JSON, Markdown, pictures."""
+                        batch_size: int = 1024,
+                        bf16: bool = False) -> Dict[str, Any]:
+    """Evaluate on the held-out subjects; write JSON, Markdown, pictures.
+    ``bf16`` runs the model under bfloat16 autocast (fast on CPUs with
+    AVX-512 BF16 or AMX, and on GPUs)."""
     from models.pose.checkpoint import load_for_inference
     from models.pose.data.format import load_prepared
     from models.pose.data.loader import PoseWindows
@@ -98,14 +104,15 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     windows = PoseWindows(data, joints=config['joints'],
                           frames=config['frames'], source=source,
                           subjects=data.test_subjects, stride=stride)
-    pred = predict_windows(model, windows, batch_size, flip_test)
+    pred = predict_windows(model, windows, batch_size, flip_test, bf16=bf16)
     inputs, target = windows.get_batch(np.arange(len(windows)))
     results = compute_results(pred * MM, target * MM, windows.actions)
     results.update(checkpoint=str(checkpoint), data=str(data_path),
-                   source=source, flip_test=flip_test,
+                   source=source, flip_test=flip_test, bf16=bf16,
                    subjects=list(data.test_subjects), model_config=config)
     print_results(results, f'Held-out subjects {", ".join(data.test_subjects)}'
-                  f' ({results["num_samples"]:,} poses, 2D source {source!r})'
+                  f' ({results["num_samples"]:,} poses, 2D source {source!r}'
+                  f'{", bf16 autocast" if bf16 else ""})'
                   f': errors in mm')
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +156,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-flip-test', action='store_true')
     parser.add_argument('--no-pictures', action='store_true')
     parser.add_argument('--stride', type=int, default=1)
+    parser.add_argument('--bf16', action='store_true',
+                        help='run the model under bfloat16 autocast')
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
@@ -162,4 +171,4 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         args.checkpoint, args.data or ensure_demo(),
         args.out or Path(args.checkpoint).parent, source=source,
         flip_test=not args.no_flip_test, pictures=not args.no_pictures,
-        stride=args.stride)
+        stride=args.stride, bf16=args.bf16)

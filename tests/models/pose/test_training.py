@@ -98,6 +98,19 @@ def test_evaluate_and_infer_from_checkpoint(tmp_path, prepared_file):
     assert not model.training and config['frames'] == 3
 
 
+def test_bf16_evaluation_is_close_to_fp32(tmp_path, prepared_file):
+    tiny_run(prepared_file, tmp_path / 'run', epochs=1)
+    kw = dict(pictures=False)
+    fp32 = evaluate_checkpoint(tmp_path / 'run' / 'best.pt', prepared_file,
+                               tmp_path / 'fp32', **kw)['average']
+    bf16 = evaluate_checkpoint(tmp_path / 'run' / 'best.pt', prepared_file,
+                               tmp_path / 'bf16', bf16=True, **kw)
+    assert bf16['bf16'] is True
+    # bf16 keeps 8 bits of mantissa: errors of a few tenths of a percent
+    assert bf16['average']['mpjpe'] != fp32['mpjpe']
+    assert bf16['average']['mpjpe'] == pytest.approx(fp32['mpjpe'],
+                                                     rel=2e-2)
+
 def test_bad_checkpoints(tmp_path, prepared_file):
     tiny_run(prepared_file, tmp_path / 'run', epochs=1)
     good = tmp_path / 'run' / 'best.pt'
