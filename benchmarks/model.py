@@ -547,9 +547,11 @@ def plot(records: List[Dict[str, Any]], path: Path) -> None:
     rows = [r for r in records if r['efficiency'] is not None]
     labels = [f"{r['preset']}\n{r['mode']} b{r['batch']}" for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(rows)), 4.5))
-    colors = {'fp32': 'C0', 'bf16': 'C1', 'compile': 'C2'}
+    colors = {'fp32': 'C0', 'bf16': 'C1', 'compile': 'C2',
+              'fp32-unblocked': 'C3'}
     ax.bar(range(len(rows)), [100 * r['efficiency'] for r in rows],
-           color=[colors.get(r['mode'].split('-')[-1], 'C3') for r in rows])
+           color=[colors.get(r['mode'].split('-', 1)[-1], 'C7')
+                  for r in rows])
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels(labels, rotation=90, fontsize=6)
     ax.set_ylabel('% of fp32 GEMM rate')

@@ -13,6 +13,8 @@ extensions = [
     'sphinx.ext.autodoc',
     'sphinx.ext.napoleon',
     'sphinx.ext.mathjax',
+    # MathJax shipped with the docs: the pages render maths offline too
+    'sphinx-mathjax-offline',
     'sphinx.ext.viewcode',
 ]
 autodoc_member_order = 'bysource'
@@ -30,3 +32,5 @@ html_theme_options = {
     'show_toc_level': 2,
 }
 exclude_patterns = ['_build']
+# the site is flat (one level of pages in the top bar): no empty left sidebar
+html_sidebars = {'**': []}
