@@ -23,8 +23,23 @@ class _Graph(NamedTuple):
     edge_index: Optional[Tensor]  # message path (learnable edge weights)
     edge_weight: Optional[Tensor]
     csr: Optional[Tensor]  # M as adj_t for torch.sparse.mm
+    csr_transposed: Optional[Tensor]  # M^T, built for the first backward
     dense: Optional[Tensor]  # A_hat [N, N] for small graphs
     diagonal: Optional[Tensor]  # diag(A_hat) for the authors' variant
+
+
+class _CSRProduct(torch.autograd.Function):
+    """``adj_t @ x`` whose backward uses a prebuilt transpose ``adj``."""
+
+    @staticmethod
+    def forward(ctx, adj_t: Tensor, adj: Tensor, x: Tensor) -> Tensor:
+        ctx.save_for_backward(adj)
+        return torch.sparse.mm(adj_t, x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        adj, = ctx.saved_tensors
+        return None, None, torch.sparse.mm(adj, grad.contiguous())
 
 
 class WJConv(WJParameters, MessagePassing):
@@ -176,20 +191,20 @@ class WJConv(WJParameters, MessagePassing):
             index, weight, num_nodes, self.normalize, self.add_self_loops,
             symmetrize=self.modulation, dtype=x.dtype)
         if self.authors_diagonal:
-            graph = _Graph(num_nodes, None, None, None, None,
+            graph = _Graph(num_nodes, None, None, None, None, None,
                            adjacency_diagonal(index, weight, num_nodes))
         elif learn_weights:
             index, weight = jacobi_edges(index, weight, num_nodes, self.alpha)
-            graph = _Graph(num_nodes, index, weight, None, None, None)
+            graph = _Graph(num_nodes, index, weight, None, None, None, None)
         elif num_nodes <= self.dense_max_nodes:
-            graph = _Graph(num_nodes, None, None, None,
+            graph = _Graph(num_nodes, None, None, None, None,
                            edge_index_to_dense(index, weight, num_nodes),
                            None)
         else:
             index, weight = jacobi_edges(index, weight, num_nodes, self.alpha)
             graph = _Graph(num_nodes, None, None,
                            edge_index_to_csr(index, weight, num_nodes), None,
-                           None)
+                           None, None)
         if self.cached and not learn_weights:
             self._cached_graph = graph
         return graph
@@ -201,27 +216,49 @@ class WJConv(WJParameters, MessagePassing):
         if graph.dense is not None:
             return torch.matmul(self._jacobi_dense(graph.dense.to(h.dtype)),
                                 h)
-        # propagate_type: (x: Tensor, edge_weight: OptTensor)
+        # propagate_type: (x: Tensor, edge_weight: OptTensor, adj: OptTensor)
         if graph.csr is not None:
-            out = self.propagate(graph.csr.to(h.dtype), x=h, edge_weight=None)
+            transposed = None
+            if h.requires_grad and torch.is_grad_enabled():
+                transposed = self._transposed_operator(graph).to(h.dtype)
+            out = self.propagate(graph.csr.to(h.dtype), x=h, edge_weight=None,
+                                 adj=transposed)
         else:
             out = self.propagate(graph.edge_index, x=h,
-                                 edge_weight=graph.edge_weight)
+                                 edge_weight=graph.edge_weight, adj=None)
         q = self.symmetric_modulation()
         if q is not None:
             out = out + torch.matmul(q.to(h.dtype) * (1.0 - self.alpha), h)
         return out
 
+    def _transposed_operator(self, graph: _Graph) -> Tensor:
+        """``M^T`` in CSR, for the backward pass: built once per cached
+        graph, where torch's own backward of a CSR product would transpose
+        (sort) ``M`` again on every call."""
+        if graph.csr_transposed is not None:
+            return graph.csr_transposed
+        assert graph.csr is not None
+        transposed = graph.csr.t().to_sparse_csr()
+        if self._cached_graph is graph:
+            self._cached_graph = graph._replace(csr_transposed=transposed)
+        return transposed
+
     def message(self, x_j: Tensor, edge_weight: Tensor) -> Tensor:
         return edge_weight.view(-1, 1) * x_j
 
-    def message_and_aggregate(self, adj_t: Tensor, x: Tensor) -> Tensor:
-        if x.dim() == 2:
-            return spmm(adj_t, x, reduce='sum')
+    def message_and_aggregate(self, adj_t: Tensor, x: Tensor,
+                              adj: OptTensor = None) -> Tensor:
+        """``adj_t @ x``; with ``adj`` (``adj_t`` transposed, CSR) given,
+        the backward pass multiplies by it instead of transposing
+        ``adj_t``."""
+        moved = x.movedim(-2, 0)
         # torch.sparse.mm multiplies 2-D operands only: lay the batch out
         # along the columns, [N, *, F] -> [N, prod(*) * F].
-        moved = x.movedim(-2, 0)
-        out = spmm(adj_t, moved.reshape(moved.size(0), -1), reduce='sum')
+        flat = moved.reshape(moved.size(0), -1)
+        if adj is not None:
+            out = _CSRProduct.apply(adj_t, adj, flat)
+        else:
+            out = spmm(adj_t, flat, reduce='sum')
         return out.view(moved.shape).movedim(0, -2)
 
     def __repr__(self) -> str:
