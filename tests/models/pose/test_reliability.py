@@ -75,8 +75,11 @@ def test_sigkill_at_random_points_then_resume_matches_an_unbroken_run(
         if rng.random() < 0.2:  # sometimes while starting up or resuming
             time.sleep(rng.uniform(0.05, 2.0))
         else:  # mostly once training is under way, at a random phase
-            _wait_for_a_new_checkpoint(out / 'last.pt', proc)
-            time.sleep(rng.uniform(0.0, 0.2))
+            # counted in saved steps, not seconds, so that the number of
+            # restarts does not depend on the machine's speed
+            for _ in range(rng.randint(4, 16)):
+                _wait_for_a_new_checkpoint(out / 'last.pt', proc)
+            time.sleep(rng.uniform(0.0, 0.05))
         if proc.poll() is not None:  # finished before the kill
             assert proc.returncode == 0, proc.stderr.read().decode()
             break
