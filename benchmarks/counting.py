@@ -259,9 +259,9 @@ def op_handles(nnz_hint: Optional[int] = None) -> Dict[str, Callable]:
         'aten::linear': _linear_handle,
         'aten::einsum': _einsum_handle,
         'aten::_sparse_mm': _sparse_mm_handle(nnz_hint),
-        # WJConv's CSR product when x requires a gradient (an autograd
-        # Function whose backward reuses a cached transpose): same MACs
-        'prim::PythonOp._CSRProduct': _sparse_mm_handle(nnz_hint),
+        # pyg_wj.utils.csr_matmul (WJConv's CSR product when x requires a
+        # gradient), traced as its autograd Function: same MACs
+        'prim::PythonOp.CSRProduct': _sparse_mm_handle(nnz_hint),
         'aten::layer_norm': _layer_norm_handle,
         'aten::batch_norm': _batch_norm_handle,
         'aten::dropout': _dropout_handle,

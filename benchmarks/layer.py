@@ -292,7 +292,7 @@ def large_reference_parts(ei: Tensor, N: int,
     gives the neighbour and ``-x W2`` terms)."""
     from torch_geometric.utils import coalesce
 
-    from pyg_wj.utils import normalize_edge_index
+    from pyg_wj.utils import csr_matmul, normalize_edge_index
 
     alpha = 0.1
     index, weight = normalize_edge_index(ei, None, N)
@@ -320,26 +320,8 @@ def large_reference_parts(ei: Tensor, N: int,
         Entry('part: GEMM x0 @ W3', lambda x: x0 @ w3, [w3], grad_x=False,
               macs=N * F * F),
         Entry('part: CSR spmm M @ h (prebuilt M^T for backward)',
-              lambda x: _SpmmPair.apply(m_op, m_op_t, x), [], macs=nnz * F),
+              lambda x: csr_matmul(m_op, m_op_t, x), [], macs=nnz * F),
     ], plain
-
-
-class _SpmmPair(torch.autograd.Function):
-    """``M @ h`` by hand, as fast as it goes: the backward multiplies by a
-    transpose built beforehand, where ``torch.sparse.mm``'s own backward
-    would transpose (sort) ``M`` on every call."""
-
-    @staticmethod
-    def forward(ctx, m, m_t, h):
-        ctx.save_for_backward(m_t)
-        return torch.sparse.mm(m, h)
-
-    @staticmethod
-    def backward(ctx, grad):
-        m_t, = ctx.saved_tensors
-        return None, None, torch.sparse.mm(m_t, grad.contiguous())
-
-
 
 
 # --------------------------------------------------------------------------

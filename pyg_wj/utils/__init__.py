@@ -1,7 +1,9 @@
 """Graph helpers shared by the WJ layers."""
 from pyg_wj.utils.adjacency import (adjacency_diagonal, as_edge_index,
-                                    edge_index_to_csr, edge_index_to_dense,
-                                    normalize_dense_adj, normalize_edge_index)
+                                    csr_matmul, edge_index_to_csr,
+                                    edge_index_to_dense, normalize_dense_adj,
+                                    normalize_edge_index)
 
 __all__ = ['as_edge_index', 'normalize_edge_index', 'edge_index_to_csr',
-           'edge_index_to_dense', 'normalize_dense_adj', 'adjacency_diagonal']
+           'edge_index_to_dense', 'normalize_dense_adj', 'adjacency_diagonal',
+           'csr_matmul']

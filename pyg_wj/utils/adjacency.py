@@ -125,6 +125,29 @@ def edge_index_to_csr(edge_index: Tensor, edge_weight: Tensor,
             index, weight, (num_nodes, num_nodes)).to_sparse_csr()
 
 
+class CSRProduct(torch.autograd.Function):
+    """``adj_t @ x`` whose backward multiplies by ``adj``, a transpose of
+    ``adj_t`` built beforehand. ``torch.sparse.mm``'s own backward
+    transposes (sorts) ``adj_t`` on every call instead."""
+
+    @staticmethod
+    def forward(ctx, adj_t: Tensor, adj: Tensor, x: Tensor) -> Tensor:
+        ctx.save_for_backward(adj)
+        return torch.sparse.mm(adj_t, x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        adj, = ctx.saved_tensors
+        return None, None, torch.sparse.mm(adj, grad.contiguous())
+
+
+def csr_matmul(adj_t: Tensor, adj: Tensor, x: Tensor) -> Tensor:
+    """``adj_t @ x`` for a sparse ``[N, N]`` ``adj_t`` and a dense ``[N, F]``
+    ``x``, differentiable in ``x``; ``adj`` must be ``adj_t`` transposed
+    (CSR), and is what the backward pass multiplies by. Worth it when the
+    same matrix serves many backward passes (a cached, static graph)."""
+    return CSRProduct.apply(adj_t, adj, x)
+
 def edge_index_to_dense(edge_index: Tensor, edge_weight: Tensor,
                         num_nodes: int) -> Tensor:
     """Dense ``[N, N]`` matrix with ``A[i, j]`` = weight of edge ``j -> i``

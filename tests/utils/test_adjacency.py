@@ -1,6 +1,6 @@
 import torch
 
-from pyg_wj.utils import (adjacency_diagonal, edge_index_to_csr,
+from pyg_wj.utils import (adjacency_diagonal, csr_matmul, edge_index_to_csr,
                           edge_index_to_dense, normalize_dense_adj,
                           normalize_edge_index)
 
@@ -43,3 +43,15 @@ def test_csr_is_transposed_adjacency():
     x = torch.tensor([[1.0], [10.0], [100.0]])
     torch.testing.assert_close(csr @ x, torch.tensor([[0.0], [201.0],
                                                       [0.0]]))
+
+
+def test_csr_matmul_gradient_uses_the_given_transpose():
+    dense = torch.randn(6, 6) * (torch.rand(6, 6) < 0.4)  # not symmetric
+    adj_t = dense.to_sparse_csr()
+    adj = dense.t().contiguous().to_sparse_csr()
+    x = torch.randn(6, 3, requires_grad=True)
+    out = csr_matmul(adj_t, adj, x)
+    torch.testing.assert_close(out, dense @ x)
+    grad_out = torch.randn(6, 3)
+    grad, = torch.autograd.grad(out, x, grad_out)
+    torch.testing.assert_close(grad, dense.t() @ grad_out)

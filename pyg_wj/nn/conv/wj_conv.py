@@ -8,8 +8,9 @@ from torch_geometric.utils import spmm
 
 from pyg_wj.nn.wj_common import WJParameters
 from pyg_wj.utils.adjacency import (adjacency_diagonal, as_edge_index,
-                                    edge_index_to_csr, edge_index_to_dense,
-                                    jacobi_edges, normalize_edge_index)
+                                    csr_matmul, edge_index_to_csr,
+                                    edge_index_to_dense, jacobi_edges,
+                                    normalize_edge_index)
 from pyg_wj.utils.validation import (check_initial_features,
                                      check_node_features)
 
@@ -26,20 +27,6 @@ class _Graph(NamedTuple):
     csr_transposed: Optional[Tensor]  # M^T, built for the first backward
     dense: Optional[Tensor]  # A_hat [N, N] for small graphs
     diagonal: Optional[Tensor]  # diag(A_hat) for the authors' variant
-
-
-class _CSRProduct(torch.autograd.Function):
-    """``adj_t @ x`` whose backward uses a prebuilt transpose ``adj``."""
-
-    @staticmethod
-    def forward(ctx, adj_t: Tensor, adj: Tensor, x: Tensor) -> Tensor:
-        ctx.save_for_backward(adj)
-        return torch.sparse.mm(adj_t, x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        adj, = ctx.saved_tensors
-        return None, None, torch.sparse.mm(adj, grad.contiguous())
 
 
 class WJConv(WJParameters, MessagePassing):
@@ -256,7 +243,7 @@ class WJConv(WJParameters, MessagePassing):
         # along the columns, [N, *, F] -> [N, prod(*) * F].
         flat = moved.reshape(moved.size(0), -1)
         if adj is not None:
-            out = _CSRProduct.apply(adj_t, adj, flat)
+            out = csr_matmul(adj_t, adj, flat)
         else:
             out = spmm(adj_t, flat, reduce='sum')
         return out.view(moved.shape).movedim(0, -2)
