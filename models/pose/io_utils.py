@@ -6,15 +6,21 @@ file in the target's directory, are flushed to disk, and only then replace
 the target. A crash, a kill or a full disk leaves either the old file or the
 new one, never a truncated mix.
 """
+import glob
 import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import List, Union
 
 import numpy as np
 
 PathLike = Union[str, os.PathLike]
+
+
+# temporary files are named .<target name>.<random>.tmp, beside the target
+_TEMP_PREFIX = '.{}.'
+_TEMP_SUFFIX = '.tmp'
 
 
 def atomic_write(path: PathLike, data: bytes) -> Path:
@@ -27,8 +33,8 @@ def atomic_write(path: PathLike, data: bytes) -> Path:
     if not os.access(directory, os.W_OK):
         raise PermissionError(f"cannot write {path}: directory {directory} "
                               f"is not writable")
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp',
-                               dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX.format(path.name),
+                               suffix=_TEMP_SUFFIX, dir=directory)
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -46,6 +52,18 @@ def atomic_write(path: PathLike, data: bytes) -> Path:
         raise
     return path
 
+
+def remove_stale_temporaries(path: PathLike) -> List[Path]:
+    """Delete the temporary files that writes of ``path`` killed before
+    their rename left behind (``path`` itself is always complete); returns
+    what was removed. Only for a file no other process is writing now."""
+    path = Path(path)
+    removed = []
+    for stale in sorted(path.parent.glob(
+            glob.escape(_TEMP_PREFIX.format(path.name)) + '*' + _TEMP_SUFFIX)):
+        stale.unlink(missing_ok=True)
+        removed.append(stale)
+    return removed
 
 def write_text_atomic(path: PathLike, text: str) -> Path:
     return atomic_write(path, text.encode('utf-8'))

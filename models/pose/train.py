@@ -29,7 +29,7 @@ from torch import nn
 from models.pose.checkpoint import (build_model, load_checkpoint,
                                     save_checkpoint)
 from models.pose.evaluate import evaluate_windows
-from models.pose.io_utils import atomic_write
+from models.pose.io_utils import atomic_write, remove_stale_temporaries
 from models.pose.metrics import loss_eq11
 from models.pose.model import MLPGraphWJ, ModelConfig, preset_config
 
@@ -389,15 +389,12 @@ def _finite_step(loss: torch.Tensor, model: nn.Module) -> bool:
 
 
 def _remove_stale_temporaries(out_dir: Path) -> None:
-    """Delete the temporary files of writes a killed run left unfinished
-    (``atomic_write`` names them ``.<target>.<random>.tmp``); the targets
-    themselves are always complete."""
-    for stale in sorted(out_dir.glob('.*.tmp')):
-        target = stale.name[1:].rsplit('.', 2)[0]
-        if (out_dir / target).name in ('last.pt', 'best.pt', 'log.csv'):
-            stale.unlink(missing_ok=True)
+    """Delete what writes of this run's files left when a run was killed
+    before their rename (the files themselves are always complete)."""
+    for name in ('last.pt', 'best.pt', 'log.csv'):
+        for stale in remove_stale_temporaries(out_dir / name):
             print(f'removed {stale.name}, left by an interrupted write of '
-                  f'{target}', flush=True)
+                  f'{name}', flush=True)
 
 
 def _finish(writer) -> None:
