@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     except NonFiniteLossError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    except (DistError, RuntimeError) as err:
+    except RuntimeError as err:  # DistError is one too
         if not _is_peer_failure(err):
             raise
         first = str(err).strip().splitlines()[0] if str(err).strip() else ''

@@ -42,7 +42,7 @@ def predict_windows(model: nn.Module, windows, batch_size: int = 1024,
             if flip_test:  # average with the un-flipped flipped prediction
                 flipped = model(flip_poses(inputs, skeleton_perm)).float()
                 pred = 0.5 * (pred + flip_poses(flipped, skeleton_perm))
-        preds.append(pred.float().cpu().numpy())
+        preds.append(pred.cpu().numpy())
     model.train(was_training)
     return np.concatenate(preds) if preds else np.zeros(
         (0, windows.num_joints, 3), np.float32)
