@@ -2,23 +2,28 @@
 rate of the machine.
 
 * The machine's fp32 GEMM rate is measured first, in the same process and
-  thread setting: a 2048^3 matmul (the denominator of every efficiency)
-  and a GEMM of the model's own shape, plus a bf16 GEMM of the model's
-  shape (CPUs without native bf16 run it far slower than fp32).
+  thread setting: a 2048^3 matmul with PyTorch's default ``F.linear``
+  (MKL on x86) and with oneDNN (:func:`pyg_wj.utils.linear`'s kernel),
+  the faster of the two being the denominator of every efficiency; then a
+  GEMM of the model's own shape, plus a bf16 GEMM of the model's shape
+  (CPUs without native bf16 run it far slower than fp32).
 * Inference: ``MLPGraphWJ`` in eval mode under ``torch.inference_mode``
   at several batch sizes, in fp32, under bf16 autocast and compiled with
-  ``torch.compile``.
+  ``torch.compile``; ``fp32-unblocked`` and ``fp32-no-onednn`` turn one
+  lever off each (cache blocking, oneDNN GEMMs) to show what it buys.
 * Training step: forward + backward + AMSGrad step on the paper's loss
   (eq. 11) at batch 256, in the same three modes.
 * Efficiency = analytic multiply-adds per pose (:mod:`.counting`, the
   count the ``flops`` suite checks against fvcore) x 2 x poses/s, divided
-  by the fp32 GEMM rate measured right after that row (see
-  :class:`LocalGemm`). It says how much of the machine's GEMM
-  speed the model turns into useful arithmetic; element-wise work,
-  memory traffic and framework overhead are what lower it.
+  by the best fp32 GEMM rate measured right after that row (see
+  :class:`LocalGemm`); ``efficiency_vs_default_gemm`` divides by the
+  default ``F.linear`` rate instead. It says how much of the machine's
+  GEMM speed the model turns into useful arithmetic; element-wise work,
+  memory traffic, thin GEMMs and framework overhead are what lower it.
 * The data loader (``models.pose.data.loader.PoseWindows``) is measured
   beside the training step when that module exists.
 """
+import math
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -29,6 +34,8 @@ import torch.nn.functional as F
 
 from benchmarks import _common as common
 from benchmarks import counting
+from pyg_wj.utils import linear as onednn_capable_linear
+from pyg_wj.utils import onednn_inference, onednn_inference_available
 
 LAMBDA = 0.01  # paper eq. (11)
 
@@ -69,10 +76,10 @@ def gemm_records(threads: int, quick: bool) -> List[Dict[str, Any]]:
     records = []
     torch.manual_seed(0)
 
-    def one(name, m, k, n, dtype, min_run_time):
+    def one(name, m, k, n, dtype, min_run_time, fn=F.linear):
         a = torch.randn(m, k).to(dtype)
         b = torch.randn(n, k).to(dtype)  # F.linear layout, as nn.Linear
-        t = common.time_callable(lambda: F.linear(a, b), threads,
+        t = common.time_callable(lambda: fn(a, b), threads,
                                  min_run_time=min_run_time, min_samples=5,
                                  warmup=2, max_time=20.0)
         gflops = 2 * m * k * n / t.median / 1e9
@@ -83,6 +90,9 @@ def gemm_records(threads: int, quick: bool) -> List[Dict[str, Any]]:
 
     one('GEMM fp32 2048x2048 @ 2048x2048', 2048, 2048, 2048, torch.float32,
         runs)
+    if onednn_inference_available():
+        one('GEMM fp32 2048x2048 @ 2048x2048 oneDNN', 2048, 2048, 2048,
+            torch.float32, runs, _onednn_gemm)
     rows = (64 if quick else 256) * 17
     one(f'GEMM fp32 model shape [{rows},384] @ [384,1536]', rows, 384, 1536,
         torch.float32, runs)
@@ -91,9 +101,16 @@ def gemm_records(threads: int, quick: bool) -> List[Dict[str, Any]]:
     return records
 
 
+def _onednn_gemm(a, b, bias=None, activation=None):
+    with torch.no_grad():
+        return onednn_capable_linear(a, b, bias, activation)
+
+
 class LocalGemm:
     """The fp32 2048^3 GEMM rate, re-measured right after each model
-    measurement.
+    measurement, with the default ``F.linear`` and with oneDNN; the faster
+    is the machine's rate (on the AVX-512 CPU of the docs oneDNN's 217
+    GFLOP/s against MKL's 185).
 
     On a shared or throttled machine the GEMM rate drifts during a run
     (on the 2-core VM these benchmarks were written on it moved between
@@ -110,14 +127,132 @@ class LocalGemm:
         self.a = torch.randn(2048, 2048)
         self.b = torch.randn(2048, 2048)
         self.readings: List[float] = []
+        self.default_readings: List[float] = []
+
+    def _rate(self, fn) -> float:
+        t = common.time_callable(lambda: fn(self.a, self.b), self.threads,
+                                 min_run_time=self.min_run_time,
+                                 min_samples=3, warmup=1, max_time=5.0)
+        return 2 * 2048**3 / t.median / 1e9
 
     def measure(self) -> float:
-        t = common.time_callable(lambda: F.linear(self.a, self.b),
-                                 self.threads, min_run_time=self.min_run_time,
-                                 min_samples=3, warmup=1, max_time=5.0)
-        rate = 2 * 2048**3 / t.median / 1e9
+        """The best rate now; the default ``F.linear``'s is kept in
+        :attr:`last_default`."""
+        self.last_default = self._rate(F.linear)
+        rate = self.last_default
+        if onednn_inference_available():
+            rate = max(rate, self._rate(_onednn_gemm))
+        self.default_readings.append(self.last_default)
         self.readings.append(rate)
         return rate
+
+    def extra(self, macs: int, poses_per_s: float) -> Dict[str, float]:
+        """The efficiency against the default ``F.linear`` rate, for the
+        record."""
+        return {'gemm_default_gflops': self.last_default,
+                'efficiency_vs_default_gemm':
+                    macs * 2 * poses_per_s / (self.last_default * 1e9)}
+
+
+# --------------------------------------------------------------------------
+# ceiling from the parts
+# --------------------------------------------------------------------------
+
+def _model_parts(cfg, block: int, joint_rows: int):
+    """The inference work of one mixer block as ``(name, kind, shape,
+    per_pose)``: GEMMs ``[m, k] x [k, n]`` at the shape the blocked model
+    runs them (``per_pose`` = multiply-adds per pose), and the exact GELUs
+    of the graph mixing (``per_pose`` = elements per pose). The
+    joint-mixing GELU is fused into ``fc1``'s GEMM, as the model runs it."""
+    J, Fc, R = cfg.joints, cfg.channels, cfg.hidden
+    rows = block * J
+    return [
+        ('WJ 1 x [W1|W2]', 'gemm', (rows, Fc, 2 * R), J * Fc * 2 * R),
+        ('WJ 2 x [W1|W2]', 'gemm', (rows, R, 2 * Fc), J * R * 2 * Fc),
+        ('WJ 1 x0 W3', 'gemm', (rows, Fc, R), J * Fc * R),
+        ('WJ 2 x0 W3', 'gemm', (rows, R, Fc), J * R * Fc),
+        ('joint fc1 (K = joints) + GELU', 'gemm-gelu', (joint_rows, J, Fc),
+         Fc * J * Fc),
+        ('joint fc2 (N = joints)', 'gemm', (joint_rows, Fc, J), Fc * Fc * J),
+        ('graph-mixing GELU', 'gelu', (rows, R + Fc), J * (R + Fc)),
+    ]
+
+
+def ceiling_records(preset: str, threads: int, gemm: LocalGemm,
+                    quick: bool) -> List[Dict[str, Any]]:
+    """Each part of the model timed alone at its own shape, fp32 (the faster
+    of ``F.linear`` and oneDNN) and bf16; their sum is the fastest the
+    model could run if nothing else (norms, residual adds, the Omega
+    combination, the 17 x 17 adjacency products, copies, Python) cost any
+    time. Gives the efficiency ceiling of fp32 and the speed-up ceiling of
+    bf16."""
+    from models.pose.model import (JointMixing, MLPGraphWJ,
+                                   preset_config)
+
+    cfg = preset_config(preset)
+    block = MLPGraphWJ.inference_batch_block
+    parts = _model_parts(cfg, block, JointMixing.inference_chunk_rows)
+    runs = dict(min_run_time=0.1 if quick else 0.3, min_samples=5, warmup=2,
+                max_time=5.0)
+    torch.manual_seed(0)
+    records, time_fp32, time_bf16, macs = [], 0.0, 0.0, 0
+    for name, kind, shape, per_pose in parts:
+        rates = {}
+        for dtype in (torch.float32, torch.bfloat16):
+            if kind == 'gelu':
+                x = torch.randn(*shape).to(dtype)
+                calls = {'F.gelu': lambda x=x: F.gelu(x)}
+            else:
+                m, k, n = shape
+                a = torch.randn(m, k).to(dtype)
+                w = torch.randn(n, k).to(dtype)
+                b = torch.randn(n).to(dtype)
+                act = 'gelu' if kind == 'gemm-gelu' else None
+                calls = {'F.linear': (
+                    lambda a=a, w=w, b=b, act=act:
+                    F.gelu(F.linear(a, w, b)) if act else F.linear(a, w, b))}
+                if dtype == torch.float32 and onednn_inference_available():
+                    calls['oneDNN'] = (lambda a=a, w=w, b=b, act=act:
+                                       _onednn_gemm(a, w, b, act))
+            best = None
+            for how, fn in calls.items():
+                t = common.time_callable(fn, threads, **runs)
+                work = math.prod(shape) if kind == 'gelu' else 2 * math.prod(
+                    shape)
+                rate = work / t.median / 1e9  # GFLOP/s or G elements/s
+                if best is None or rate > best[1]:
+                    best = (how, rate)
+            rates[str(dtype).replace('torch.', '')] = best
+        work_per_pose = per_pose if kind == 'gelu' else 2 * per_pose
+        time_fp32 += cfg.layers * work_per_pose / (rates['float32'][1] * 1e9)
+        time_bf16 += cfg.layers * work_per_pose / (rates['bfloat16'][1] *
+                                                   1e9)
+        if kind != 'gelu':
+            macs += cfg.layers * per_pose
+        unit = 'G elements/s' if kind == 'gelu' else 'GFLOP/s'
+        records.append(_record(
+            f'{preset} part: {name}', preset, 'part', None, None, None, None,
+            threads=threads, shape=list(shape), per_pose=per_pose,
+            kind=kind, unit=unit, fp32_rate=rates['float32'][1],
+            fp32_kernel=rates['float32'][0], bf16_rate=rates['bfloat16'][1],
+            bf16_kernel=rates['bfloat16'][0]))
+        common.log(f'model: part {name} {list(shape)}: fp32 '
+                   f'{rates["float32"][1]:.1f}, bf16 '
+                   f'{rates["bfloat16"][1]:.1f} {unit}')
+    rate = gemm.measure()
+    efficiency = macs * 2 / time_fp32 / (rate * 1e9)
+    records.append(_record(
+        f'{preset} ceiling from the parts', preset, 'ceiling', None,
+        1.0 / time_fp32, efficiency, rate, threads=threads,
+        macs_per_pose=macs, ceiling_ms_per_pose_fp32=1e3 * time_fp32,
+        ceiling_ms_per_pose_bf16=1e3 * time_bf16,
+        bf16_speedup_ceiling=time_fp32 / time_bf16,
+        note='sum of the parts timed alone, everything else free'))
+    common.log(f'model: {preset} ceiling from the parts: fp32 '
+               f'{1e3 * time_fp32:.3f} ms/pose = {100 * efficiency:.1f}% of '
+               f'{rate:.0f} GFLOP/s; bf16 {1e3 * time_bf16:.3f} ms/pose = '
+               f'x{time_fp32 / time_bf16:.2f}')
+    return records
 
 
 # --------------------------------------------------------------------------
@@ -197,14 +332,17 @@ def inference_records(preset: str, batches: List[int], modes: List[str],
         autocast = (torch.autocast('cpu', dtype=torch.bfloat16)
                     if mode == 'bf16' else nullcontext())
         # 'fp32-unblocked': the model without its inference cache blocking,
-        # to show what the blocking buys (MLPGraphWJ, JointMixing)
+        # to show what the blocking buys (MLPGraphWJ, JointMixing);
+        # 'fp32-no-onednn': every GEMM through plain F.linear
         blocking = mode != 'fp32-unblocked'
+        onednn = mode != 'fp32-no-onednn'
         for batch in batches:
             x, _ = _inputs(cfg, batch)
 
-            def call(net=net, x=x, autocast=autocast, blocking=blocking):
-                with inference_blocking(blocking), torch.inference_mode(), \
-                        autocast:
+            def call(net=net, x=x, autocast=autocast, blocking=blocking,
+                     onednn=onednn):
+                with inference_blocking(blocking), onednn_inference(onednn), \
+                        torch.inference_mode(), autocast:
                     return net(x)
 
             name = f'{preset} eval {mode} batch {batch}'
@@ -218,7 +356,8 @@ def inference_records(preset: str, batches: List[int], modes: List[str],
             gemm_gflops = gemm.measure()
             pps = batch / t.median
             eff = macs * 2 * pps / (gemm_gflops * 1e9)
-            extra = {'first_call_s': first, 'macs_per_pose': macs}
+            extra = {'first_call_s': first, 'macs_per_pose': macs,
+                     **gemm.extra(macs, pps)}
             extra.update(_agreement(plain, call, x))
             if mode == 'compile':
                 extra['compile_note'] = ('first_call_s includes compilation '
@@ -271,7 +410,7 @@ def training_records(preset: str, batch: int, modes: List[str],
         records.append(_record(
             name, preset, f'train-{mode}', batch, pps, eff, gemm_gflops, t,
             threads, first_call_s=first, macs_per_pose=macs,
-            note='forward + backward + AMSGrad step, loss eq. (11); MACs '
+            **gemm.extra(macs, pps), note='forward + backward + AMSGrad step, loss eq. (11); MACs '
             'per pose = 3 x forward - embedding input gradient'))
         common.log(f'model:   {pps:,.0f} poses/s, efficiency '
                    f'{100 * eff:.1f}% ({t.short()})')
@@ -409,17 +548,17 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
     env = common.environment(threads)
     records = gemm_records(threads, quick)
     gemm = LocalGemm(threads, quick)
-    first_rate = records[0]['gemm_gflops']
     if quick:
         presets, batches = ['paper-t1'], [1, 64]
         modes, train_batch = ['fp32', 'bf16'], 32
     else:
         presets, batches = ['paper-t1', 'paper-t243', 'demo'], [1, 256, 1024]
         modes, train_batch = ['fp32', 'bf16', 'compile'], 256
+    records += ceiling_records('paper-t1', threads, gemm, quick)
     for preset in presets:
-        records += inference_records(preset, batches,
-                                     modes + ['fp32-unblocked'], threads,
-                                     gemm, quick)
+        records += inference_records(
+            preset, batches, modes + ['fp32-unblocked', 'fp32-no-onednn'],
+            threads, gemm, quick)
         train_modes = modes
         if preset == 'paper-t243' and 'bf16' in modes:
             # a bf16 training step of batch 256 takes about 40 s on a CPU
@@ -441,14 +580,18 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
             '15-20 s per inference graph and 45-50 s for the training graph '
             'on 2 cores, more than the quick budget; the full run measures '
             'it'))
-    readings = sorted([first_rate] + gemm.readings)
-    records.append(_record(
-        'GEMM fp32 2048^3 readings during the run (median)', None, 'gemm',
-        None, None, None, readings[len(readings) // 2], threads=threads,
-        readings_gflops=readings, min_gflops=readings[0],
-        max_gflops=readings[-1],
-        note='each efficiency divides by the reading taken right after '
-        'that measurement'))
+    for label, found in (('best of default and oneDNN', gemm.readings),
+                         ('default F.linear', gemm.default_readings)):
+        readings = sorted(found)
+        if not readings:
+            continue
+        records.append(_record(
+            f'GEMM fp32 2048^3 readings during the run, {label} (median)',
+            None, 'gemm', None, None, None, readings[len(readings) // 2],
+            threads=threads, readings_gflops=readings,
+            min_gflops=readings[0], max_gflops=readings[-1],
+            note='each efficiency divides by the best reading taken right '
+            'after that measurement'))
     for preset in [p for p in presets if p != 'demo']:
         fp32_train = next((r['poses_per_s'] for r in records
                            if r['mode'] == 'train-fp32' and
@@ -473,11 +616,13 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
     gemm = [r for r in records if r['mode'] == 'gemm']
     lines += [f'**Timing.** {common.TIMING_METHOD}', '',
               '**Efficiency** = analytic multiply-adds per pose x 2 x poses/s '
-              '/ the fp32 2048^3 GEMM rate measured right after that row '
-              '(column `GEMM GFLOP/s`; the rate drifts on a shared machine). '
-              'bf16 rows use the same fp32 denominator, to show how far bf16 '
-              'falls behind fp32 on this CPU. Training MACs per pose = 3 x '
-              'forward - the embedding\'s input gradient.',
+              '/ the best fp32 2048^3 GEMM rate (default `F.linear` or '
+              'oneDNN, whichever is faster) measured right after that row '
+              '(column `GEMM GFLOP/s`; the rate drifts on a shared machine); '
+              '`eff. vs default GEMM` divides by the default `F.linear` rate '
+              'instead. bf16 rows use the same fp32 denominator, to show '
+              'how bf16 compares with fp32 on this CPU. Training MACs per '
+              'pose = 3 x forward - the embedding\'s input gradient.',
               '', '## GEMM rate of this machine', '']
     rows = []
     for r in gemm:
@@ -490,10 +635,12 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
             rows.append([r['name'], f"{r['gemm_gflops']:.1f}",
                          f"{r['median_ms']:.2f} ms (IQR {r['iqr_ms']:.2f})"])
     lines.append(common.markdown_table(['GEMM', 'GFLOP/s', 'spread'], rows))
+    lines += ceiling_markdown(records)
     lines += ['', '## Inference (eval) and training step', '']
     rows = []
     for r in records:
-        if r['mode'] in ('gemm', 'loader') or r['poses_per_s'] is None:
+        if r['mode'] in ('gemm', 'loader', 'part', 'ceiling') or \
+                r['poses_per_s'] is None:
             continue
         iqr = r.get('poses_per_s_iqr')
         share = r.get('contention')
@@ -504,6 +651,8 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                      f'{iqr[0]:,.0f}-{iqr[1]:,.0f}' if iqr else None,
                      f"{r['median_ms']:.1f}", r['samples'],
                      f"{100 * r['efficiency']:.1f}%",
+                     None if 'efficiency_vs_default_gemm' not in r else
+                     f"{100 * r['efficiency_vs_default_gemm']:.1f}%",
                      f"{r['gemm_gflops']:.1f}",
                      common.fmt(r.get('first_call_s'), 1),
                      None if 'max_rel_diff_vs_eager' not in r else
@@ -511,12 +660,15 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                      None if share is None else f'{100 * share:.0f}%'])
     lines.append(common.markdown_table(
         ['preset', 'mode', 'batch', 'poses/s', 'poses/s IQR',
-         'median ms/call', 'n', 'efficiency', 'GEMM GFLOP/s',
+         'median ms/call', 'n', 'efficiency', 'eff. vs default GEMM',
+         'GEMM GFLOP/s',
          'first call s', 'max diff / scale', "others' CPU"], rows))
     lines += ['', 'Inference runs in cache-sized blocks (64 poses at a '
               'time, and the joint-mixing MLP in blocks of 2048 rows; '
               '`models.pose.model.inference_blocking`); `fp32-unblocked` is '
-              'the same model with the blocking off. `max diff / scale`: '
+              'the same model with the blocking off; `fp32-no-onednn` runs '
+              'every GEMM through plain `F.linear` instead of oneDNN '
+              '(`pyg_wj.utils.onednn_inference`). `max diff / scale`: '
               'largest absolute difference from the plain eager fp32 model '
               'over the largest output magnitude.']
     lines += ['', '## Data loader', '']
@@ -529,7 +681,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                              f"poses/s, {r['batches_per_s']:,.1f} batches/s "
                              f"({r['note']})")
     skipped = [r for r in records if r['poses_per_s'] is None and
-               r['mode'] != 'loader' and r['mode'] != 'gemm']
+               r['mode'] not in ('loader', 'gemm', 'part')]
     if skipped:
         lines += ['', '## Not measured', '']
     for r in skipped:
@@ -538,28 +690,58 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
     return '\n'.join(lines)
 
 
+def ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
+    parts = [r for r in records if r['mode'] == 'part']
+    ceiling = [r for r in records if r['mode'] == 'ceiling']
+    if not parts or not ceiling:
+        return []
+    c = ceiling[0]
+    lines = ['', f"## Ceiling from the parts ({c['preset']})", '',
+             'Every GEMM of a mixer block at the shape the blocked model runs '
+             'it, and the graph-mixing GELUs, timed alone (fp32: the faster '
+             'of `F.linear` and oneDNN; bf16: `F.linear` on bf16 tensors, as '
+             'under autocast). Their sum is the fastest the model could run '
+             'if the norms, residual adds, the Omega combination, the '
+             'joints x joints adjacency products, copies and Python cost '
+             'nothing.', '']
+    rows = [[r['name'].split('part: ', 1)[-1], 'x'.join(map(str, r['shape'])),
+             f"{r['per_pose']:,}", f"{r['fp32_rate']:.1f} ({r['fp32_kernel']})",
+             f"{r['bf16_rate']:.1f}", r['unit']] for r in parts]
+    lines.append(common.markdown_table(
+        ['part', 'shape', 'per pose per block', 'fp32 rate', 'bf16 rate',
+         'unit'], rows))
+    lines += ['', f"Ceiling: fp32 {c['ceiling_ms_per_pose_fp32']:.3f} ms per "
+              f"pose = **{100 * c['efficiency']:.1f}%** of the best fp32 "
+              f"2048^3 GEMM rate ({c['gemm_gflops']:.1f} GFLOP/s, "
+              f"{c['macs_per_pose']:,} MACs per pose); bf16 "
+              f"{c['ceiling_ms_per_pose_bf16']:.3f} ms per pose = "
+              f"**x{c['bf16_speedup_ceiling']:.2f}** fp32's ceiling."]
+    return lines
+
+
 def plot(records: List[Dict[str, Any]], path: Path) -> None:
     """Efficiency per preset, mode and batch as grouped bars."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    rows = [r for r in records if r['efficiency'] is not None]
+    rows = [r for r in records if r['efficiency'] is not None and
+            r['mode'] != 'ceiling']
     labels = [f"{r['preset']}\n{r['mode']} b{r['batch']}" for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(rows)), 4.5))
     colors = {'fp32': 'C0', 'bf16': 'C1', 'compile': 'C2',
-              'fp32-unblocked': 'C3'}
+              'fp32-unblocked': 'C3', 'fp32-no-onednn': 'C4'}
     ax.bar(range(len(rows)), [100 * r['efficiency'] for r in rows],
            color=[colors.get(r['mode'].split('-', 1)[-1], 'C7')
                   for r in rows])
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels(labels, rotation=90, fontsize=6)
-    ax.set_ylabel('% of fp32 GEMM rate')
+    ax.set_ylabel('% of best fp32 GEMM rate')
     from matplotlib.patches import Patch
     ax.legend(handles=[Patch(color=c, label=m) for m, c in colors.items()],
               fontsize=7)
     threads = rows[0]['threads'] if rows else '?'
     ax.set_title(f'MLP-GraphWJ efficiency: analytic MACs x 2 x poses/s / '
-                 f'fp32 GEMM rate ({threads} threads)', fontsize=9)
+                 f'best fp32 GEMM rate ({threads} threads)', fontsize=9)
     common.atomic_save_figure(fig, path)
     plt.close(fig)

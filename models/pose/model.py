@@ -23,6 +23,7 @@ from torch_geometric.nn import DenseGCNConv
 
 from models.pose.skeleton import get_skeleton
 from pyg_wj import DenseWJConv
+from pyg_wj.nn import FusedLinear
 from pyg_wj.utils import normalize_dense_adj
 
 VARIANTS = ('wj', 'gcn', 'mixer')
@@ -107,15 +108,15 @@ class JointMixing(nn.Module):
     def __init__(self, joints: int, channels: int, dropout: float):
         super().__init__()
         self.norm = nn.LayerNorm(channels)
-        self.fc1 = nn.Linear(joints, channels)
-        self.fc2 = nn.Linear(channels, joints)
+        self.fc1 = FusedLinear(joints, channels, activation='gelu')
+        self.fc2 = FusedLinear(channels, joints)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, h: Tensor) -> Tensor:
         y = self.norm(h).transpose(-1, -2)  # [B, F, J]
         if self._blocked():
             return h + self._mlp_blocked(y).transpose(-1, -2)
-        y = self.dropout(F.gelu(self.fc1(y)))
+        y = self.dropout(self.fc1(y))  # fc1 applies the GELU
         y = self.dropout(self.fc2(y))
         return h + y.transpose(-1, -2)
 
@@ -129,7 +130,7 @@ class JointMixing(nn.Module):
     def _mlp_blocked(self, y: Tensor) -> Tensor:
         rows = y.reshape(-1, y.size(-1))  # [B * F, J]
         step = self.inference_chunk_rows
-        out = [self.fc2(F.gelu(self.fc1(rows[start:start + step])))
+        out = [self.fc2(self.fc1(rows[start:start + step]))
                for start in range(0, rows.size(0), step)]
         return torch.cat(out).view(*y.shape[:-1], -1)
 

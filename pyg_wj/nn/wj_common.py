@@ -8,10 +8,12 @@ import math
 from typing import Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Linear, Parameter
 from torch_geometric.nn.inits import glorot
+
+from pyg_wj.nn.fused_linear import FusedLinear
+from pyg_wj.utils.linear import linear
 
 OMEGA_MODES = ('node', 'channel', 'scalar', 'none')
 
@@ -58,7 +60,8 @@ class WJParameters:
         self.authors_diagonal = authors_diagonal
 
         self.lin = Linear(in_channels, 2 * out_channels, bias=False)
-        self.lin_initial = Linear(self.x0_channels, out_channels, bias=False)
+        self.lin_initial = FusedLinear(self.x0_channels, out_channels,
+                                       bias=False)
         omega_shape = {'node': (num_nodes, out_channels),
                        'channel': (out_channels, ), 'scalar': (1, ),
                        'none': None}[omega]
@@ -111,13 +114,13 @@ class WJParameters:
 
     def _project(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """``(x W1 + b, x W2)`` from one GEMM; the bias rides along in the
-        GEMM's epilogue instead of costing a separate pass."""
-        if self.bias is None:
-            h = self.lin(x)
-        else:
+        GEMM's epilogue instead of costing a separate pass. In CPU
+        inference the GEMM is oneDNN's (:func:`pyg_wj.utils.linear`)."""
+        bias = None
+        if self.bias is not None:
             bias = torch.cat([self.bias, self.bias.new_zeros(
                 self.out_channels)]).to(x.dtype)
-            h = F.linear(x, self.lin.weight.to(x.dtype), bias)
+        h = linear(x, self.lin.weight.to(x.dtype), bias)
         return h.split(self.out_channels, dim=-1)
 
     def _jacobi_dense(self, adj: Tensor) -> Tensor:

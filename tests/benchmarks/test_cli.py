@@ -123,6 +123,23 @@ def test_model_records_well_formed(quick_run):
         if r['mode'].startswith(('eval', 'train')) and \
                 r['poses_per_s'] is not None:
             assert r['poses_per_s'] > 0 and 0 < r['efficiency']
+    assert 'eval-fp32-no-onednn' in modes
+    # every efficiency divides by the best GEMM rate, never below the
+    # default F.linear rate it also reports
+    for r in records:
+        if 'efficiency_vs_default_gemm' in r:
+            assert r['gemm_gflops'] >= r['gemm_default_gflops']
+            assert r['efficiency'] <= r['efficiency_vs_default_gemm']
+    # the ceiling from the parts: the block's 6 GEMMs and the graph GELUs,
+    # and a sum that is consistent with them
+    parts = [r for r in records if r['mode'] == 'part']
+    assert len(parts) == 7 and all(r['fp32_rate'] > 0 and r['bf16_rate'] > 0
+                                   for r in parts)
+    (ceiling, ) = [r for r in records if r['mode'] == 'ceiling']
+    assert 0 < ceiling['efficiency'] < 1.05
+    assert ceiling['bf16_speedup_ceiling'] == pytest.approx(
+        ceiling['ceiling_ms_per_pose_fp32'] /
+        ceiling['ceiling_ms_per_pose_bf16'])
     # the data loader is measured or explicitly left as a TODO
     loader = [r for r in records if r['mode'] == 'loader']
     assert loader
