@@ -97,7 +97,9 @@ class JointMixing(nn.Module):
     joint count), so on a CPU this MLP is bound by memory traffic, not
     arithmetic. Without autograd it therefore runs in blocks of
     :attr:`inference_chunk_rows` rows of ``[B * F, J]``, keeping each block's
-    hidden tensor in cache: measured 2.2x faster for the MLP on 2 cores, same
+    hidden tensor in cache: measured 2.2x faster for the MLP on 2 cores (with
+    GELU as a separate pass; x1.2 for the model once GELU moved into
+    ``fc1``'s GEMM, :class:`~pyg_wj.nn.FusedLinear`), same
     result (see ``docs/performance.rst``).
     """
 
