@@ -197,6 +197,8 @@ def ceiling_records(preset: str, threads: int, gemm: LocalGemm,
     torch.manual_seed(0)
     records, time_fp32, time_bf16, macs = [], 0.0, 0.0, 0
     for name, kind, shape, per_pose in parts:
+        # a GEMM's work is 2 FLOPs per multiply-add, a GELU's 1 per element
+        per_item = 1 if kind == 'gelu' else 2
         rates = {}
         for dtype in (torch.float32, torch.bfloat16):
             if kind == 'gelu':
@@ -217,13 +219,12 @@ def ceiling_records(preset: str, threads: int, gemm: LocalGemm,
             best = None
             for how, fn in calls.items():
                 t = common.time_callable(fn, threads, **runs)
-                work = math.prod(shape) if kind == 'gelu' else 2 * math.prod(
-                    shape)
-                rate = work / t.median / 1e9  # GFLOP/s or G elements/s
+                # GFLOP/s or G elements/s
+                rate = per_item * math.prod(shape) / t.median / 1e9
                 if best is None or rate > best[1]:
                     best = (how, rate)
             rates[str(dtype).replace('torch.', '')] = best
-        work_per_pose = per_pose if kind == 'gelu' else 2 * per_pose
+        work_per_pose = per_item * per_pose
         time_fp32 += cfg.layers * work_per_pose / (rates['float32'][1] * 1e9)
         time_bf16 += cfg.layers * work_per_pose / (rates['bfloat16'][1] *
                                                    1e9)
