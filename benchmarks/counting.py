@@ -2,9 +2,9 @@
 
 1. :func:`fvcore_count`: fvcore's ``FlopCountAnalysis`` with a handle for
    *every* operator the traced models use. fvcore's built-in handles are
-   replaced where they are wrong or lump things together (NOTES section 4:
-   a broadcast ``matmul([N, N], [B, N, F])`` is counted as if ``B`` were 1,
-   and norms are mixed in with the GEMMs). Multiply-accumulates (MACs) and
+   replaced where they are wrong or lump things together (fvcore 0.1.5,
+   see ``docs/benchmarks.rst``: a broadcast ``matmul([N, N], [B, N, F])``
+   is counted as if ``B`` were 1, and norms are mixed in with the GEMMs). Multiply-accumulates (MACs) and
    element-wise operations are returned as separate totals, and an
    operator without a handle is an error, never a silent zero.
 2. :func:`analytic_macs_model` / :func:`analytic_macs_wj_layer`: the same
@@ -15,7 +15,7 @@
    Such a counter hooks ``nn.Module`` leaves and knows rules only for some
    module types; anything done with raw ``torch.matmul`` on ``Parameter``
    objects (how the authors wrote their WJ layer) is invisible to it. The
-   paper's FLOPs are 2 x this number (NOTES section 2).
+   paper's FLOPs are 2 x this number (``docs/faithfulness.rst``).
 
 MAC convention: one MAC = one multiply and one add of a product into a sum;
 ``A[m, k] @ B[k, n]`` is ``m * k * n`` MACs whatever the kernel does.

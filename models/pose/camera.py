@@ -13,10 +13,12 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-#: The calibration shipped beside the project (``../shared/reference``);
-#: ``PYG_WJ_H36M_CAMERAS`` points elsewhere.
-DEFAULT_CAMERAS = (Path(__file__).resolve().parents[3] / 'shared' /
-                   'reference' / 'h36m_cameras.json')
+#: The public Human3.6M calibration, shipped with the project (4 cameras,
+#: intrinsics shared by all subjects, extrinsics per subject; the layout is
+#: described in ``docs/data_formats.rst``). ``--cameras`` or
+#: ``PYG_WJ_H36M_CAMERAS`` point elsewhere.
+DEFAULT_CAMERAS = Path(__file__).resolve().parent / 'calibration' / \
+    'h36m_cameras.json'
 
 
 @dataclass
@@ -41,6 +43,7 @@ def quaternion_to_matrix(q) -> np.ndarray:
 
 
 def cameras_path() -> Path:
+    """``$PYG_WJ_H36M_CAMERAS`` if set, else the shipped calibration."""
     env = os.environ.get('PYG_WJ_H36M_CAMERAS')
     return Path(env) if env else DEFAULT_CAMERAS
 

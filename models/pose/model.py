@@ -288,7 +288,8 @@ class MLPGraphWJ(nn.Module):
 
 
 def authors_init(wj: DenseWJConv, gain: float = math.sqrt(2.0)) -> None:
-    """The initial distribution of the authors' code (NOTES section 2).
+    """The initial distribution of the authors' code (see
+    ``docs/faithfulness.rst``).
 
     Their weights are 3-D tensors ``(k, in, out)`` initialised with
     Xavier-uniform, whose fan counts the product of the trailing sizes, so

@@ -141,8 +141,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', type=Path,
                         default=Path('data/prepared/h36m.npz'))
     parser.add_argument('--cameras', type=Path, default=None,
-                        help='h36m_cameras.json (default: ../shared/'
-                        'reference or $PYG_WJ_H36M_CAMERAS)')
+                        help='h36m_cameras.json (default: '
+                        '$PYG_WJ_H36M_CAMERAS, else the calibration '
+                        'shipped in models/pose/calibration)')
 
 
 def run(args: argparse.Namespace) -> None:

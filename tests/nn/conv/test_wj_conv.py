@@ -326,7 +326,7 @@ def test_repr():
 
 def test_jacobi_property_on_karate_club():
     """With identity weights the layer is a weighted-Jacobi step, so
-    iterating it solves (I + sL) H = X (paper eq. 4, NOTES section 1)."""
+    iterating it solves (I + sL) H = X (paper eq. 4; docs/wjconv.rst)."""
     data = KarateClub()[0]
     n = data.num_nodes
     alpha, w = 0.25, 0.8
