@@ -32,8 +32,12 @@ elbow/wrist
 14-16 right ...        right_shoulder, right_elbow, right_wrist joints
 =====================  =====================================================
 
-Output is z-up world metres at 50 fps (linear resampling of the joint
-positions from the clips' own frame durations).
+Output is z-up world metres at 50 fps. The clips come at their own frame
+durations (16 to 60 fps); they are resampled in joint space: root position
+linearly, joint rotations by spherical linear interpolation (slerp), hinge
+angles linearly, then forward kinematics. Interpolating joint *positions*
+instead would shorten limbs between frames (by up to a third on the 16 fps
+backflip); this way every bone keeps its length in every frame.
 """
 import importlib.metadata
 import json
@@ -148,13 +152,47 @@ def forward_kinematics(frames: np.ndarray,
     return np.stack([pos[name] for name in H36M_FROM], axis=1)
 
 
-def _resample(positions: np.ndarray, durations: np.ndarray) -> np.ndarray:
+def slerp(q0: np.ndarray, q1: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Spherical linear interpolation of ``[..., 4]`` unit quaternions at
+    fractions ``u`` ``[...]``, along the shorter arc."""
+    q0 = q0 / np.linalg.norm(q0, axis=-1, keepdims=True)
+    q1 = q1 / np.linalg.norm(q1, axis=-1, keepdims=True)
+    dot = np.sum(q0 * q1, axis=-1, keepdims=True)
+    q1 = np.where(dot < 0, -q1, q1)  # q and -q are the same rotation
+    dot = np.clip(np.abs(dot), -1.0, 1.0)
+    theta = np.arccos(dot)
+    sin = np.sin(theta)
+    u = u[..., None]
+    near = sin < 1e-6  # (almost) the same rotation: lerp is exact enough
+    safe = np.where(near, 1.0, sin)
+    w0 = np.where(near, 1.0 - u, np.sin((1.0 - u) * theta) / safe)
+    w1 = np.where(near, u, np.sin(u * theta) / safe)
+    out = w0 * q0 + w1 * q1
+    return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+def resample_frames(frames: np.ndarray, fps: float = FPS) -> np.ndarray:
+    """``[F, 44]`` DeepMimic frames (first column: duration) resampled to
+    ``fps`` in joint space: positions and hinge angles linearly, rotations
+    by slerp. Returns frames of the same layout."""
+    durations = frames[:, 0]
     times = np.concatenate([[0.0], np.cumsum(durations[:-1])])
-    target = np.arange(0.0, times[-1] + 1e-9, 1.0 / FPS)
-    flat = positions.reshape(len(positions), -1)
-    out = np.stack([np.interp(target, times, flat[:, k])
-                    for k in range(flat.shape[1])], axis=1)
-    return out.reshape(len(target), *positions.shape[1:])
+    target = np.arange(0.0, times[-1] + 1e-9, 1.0 / fps)
+    seg = np.clip(np.searchsorted(times, target, side='right') - 1, 0,
+                  len(times) - 2)
+    span = np.maximum(times[seg + 1] - times[seg], 1e-12)
+    u = np.clip((target - times[seg]) / span, 0.0, 1.0)
+    out = np.empty((len(target), frames.shape[1]))
+    out[:, 0] = 1.0 / fps
+    col = 1
+    for _, size in LAYOUT:
+        a, b = frames[seg, col:col + size], frames[seg + 1, col:col + size]
+        if size == 4:
+            out[:, col:col + size] = slerp(a, b, u)
+        else:
+            out[:, col:col + size] = a + (b - a) * u[:, None]
+        col += size
+    return out
 
 
 def load_clips() -> List[Dict]:
@@ -170,8 +208,8 @@ def load_clips() -> List[Dict]:
     for path in files:
         frames = np.asarray(json.loads(path.read_text())['Frames'],
                             dtype=np.float64)
-        joints = forward_kinematics(frames, offsets)
-        joints = _resample(joints, frames[:, 0]) @ Y_UP_TO_Z_UP.T
+        joints = forward_kinematics(resample_frames(frames), offsets)
+        joints = joints @ Y_UP_TO_Z_UP.T
         clips.append({'name': path.stem,
                       'action': path.stem.replace('humanoid3d_', ''),
                       'fps': FPS, 'positions': joints.astype(np.float32),
