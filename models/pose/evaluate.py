@@ -4,6 +4,10 @@ Protocols of the field: MPJPE (#1), P-MPJPE (#2, similarity Procrustes) and
 N-MPJPE (scale only), in millimetres, averaged per action and then over
 actions; PCK@150 mm and AUC (0-150 mm) as for MPI-INF-3DHP. Flip test-time
 averaging is on by default, as in the paper's setting.
+
+Every evaluation also scores two baselines fitted on the same training split
+(:mod:`models.pose.baselines`: the training mean pose and a linear 2D -> 3D
+map), so the model's numbers never stand alone.
 """
 import argparse
 import json
@@ -25,8 +29,9 @@ def predict_windows(model: nn.Module, windows, batch_size: int = 1024,
                     flip_test: bool = True,
                     device: torch.device = torch.device('cpu'),
                     bf16: bool = False) -> np.ndarray:
-    """Predictions ``[num_samples, J, 3]`` (metres) for every window, under
-    bfloat16 autocast if ``bf16``."""
+    """Root-relative predictions ``[num_samples, J, 3]`` (metres, the root
+    joint set to zero as in the targets) for every window, under bfloat16
+    autocast if ``bf16``."""
     from models.pose.data.loader import flip_poses
 
     was_training = model.training
@@ -42,7 +47,7 @@ def predict_windows(model: nn.Module, windows, batch_size: int = 1024,
             if flip_test:  # average with the un-flipped flipped prediction
                 flipped = model(flip_poses(inputs, skeleton_perm)).float()
                 pred = 0.5 * (pred + flip_poses(flipped, skeleton_perm))
-        preds.append(pred.cpu().numpy())
+        preds.append((pred - pred[:, :1]).cpu().numpy())
     model.train(was_training)
     return np.concatenate(preds) if preds else np.zeros(
         (0, windows.num_joints, 3), np.float32)
@@ -87,14 +92,60 @@ def print_results(results: Dict[str, Any], title: str = '') -> None:
     print(metrics.format_results_table(results), flush=True)
 
 
+def baseline_results(data, windows, joints: int, source: str,
+                     val_fraction: float, pred_mm: np.ndarray,
+                     target_mm: np.ndarray) -> Dict[str, Any]:
+    """Averages of the model and of the baselines fitted on the training
+    part of ``data`` (the training subjects without their validation
+    tail), scored on ``windows`` like the model."""
+    from models.pose.baselines import fit_baselines
+    from models.pose.data.loader import PoseWindows
+
+    train_windows = PoseWindows(data, joints=joints, frames=1, source=source,
+                                subjects=data.train_subjects,
+                                portion=(0.0, 1.0 - val_fraction))
+    inputs, _ = windows.centre_frames(np.arange(len(windows)))
+    model_avg = compute_results(pred_mm, target_mm,
+                                windows.actions)['average']
+    out: Dict[str, Any] = {'fitted_on': {
+        'subjects': list(data.train_subjects),
+        'portion': [0.0, 1.0 - val_fraction],
+        'windows': len(train_windows)}, 'methods': {}}
+    for name, baseline in fit_baselines(train_windows).items():
+        avg = compute_results(baseline.predict(inputs) * MM, target_mm,
+                              windows.actions)['average']
+        out['methods'][name] = avg
+    linear = out['methods']['linear 2D->3D']['mpjpe']
+    out['model_vs_linear_mpjpe'] = model_avg['mpjpe'] / linear
+    return out
+
+
+def format_baselines(results: Dict[str, Any]) -> str:
+    """The model beside the baselines: MPJPE, P-MPJPE (mm, mean over
+    actions) and MPJPE relative to the linear baseline."""
+    rows = [('model', results['average'])]
+    rows += list(results['baselines']['methods'].items())
+    linear = results['baselines']['methods']['linear 2D->3D']['mpjpe']
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{'method'.ljust(width)}  MPJPE (mm)  P-MPJPE (mm)  "
+             f"MPJPE / linear"]
+    for name, avg in rows:
+        lines.append(f"{name.ljust(width)}  {avg['mpjpe']:10.1f}  "
+                     f"{avg['p_mpjpe']:12.1f}  {avg['mpjpe'] / linear:14.2f}")
+    return '\n'.join(lines) + '\n'
+
+
 def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
                         source: str = 'gt', flip_test: bool = True,
                         pictures: bool = True, stride: int = 1,
                         batch_size: int = 1024,
-                        bf16: bool = False) -> Dict[str, Any]:
+                        bf16: bool = False,
+                        val_fraction: float = 0.0) -> Dict[str, Any]:
     """Evaluate on the held-out subjects; write JSON, Markdown, pictures.
     ``bf16`` runs the model under bfloat16 autocast (fast on CPUs with
-    AVX-512 BF16 or AMX, and on GPUs)."""
+    AVX-512 BF16 or AMX, and on GPUs). The baselines are fitted on the
+    training subjects without the last ``val_fraction`` of every sequence
+    (the split the model was trained on)."""
     from models.pose.checkpoint import load_for_inference
     from models.pose.data.format import load_prepared
     from models.pose.data.loader import PoseWindows
@@ -107,19 +158,28 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     pred = predict_windows(model, windows, batch_size, flip_test, bf16=bf16)
     inputs, target = windows.get_batch(np.arange(len(windows)))
     results = compute_results(pred * MM, target * MM, windows.actions)
+    results['baselines'] = baseline_results(
+        data, windows, config['joints'], source, val_fraction, pred * MM,
+        target * MM)
     results.update(checkpoint=str(checkpoint), data=str(data_path),
                    source=source, flip_test=flip_test, bf16=bf16,
                    subjects=list(data.test_subjects), model_config=config)
     print_results(results, f'Held-out subjects {", ".join(data.test_subjects)}'
                   f' ({results["num_samples"]:,} poses, 2D source {source!r}'
                   f'{", bf16 autocast" if bf16 else ""})'
-                  f': errors in mm')
+                  f': errors in mm, mean over actions')
+    print('Beside simple baselines fitted on the same training split:')
+    print(format_baselines(results), flush=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / 'metrics.json',
                       json.dumps(results, indent=2) + '\n')
     write_text_atomic(out_dir / 'metrics.md',
-                      metrics.format_results_markdown(results))
+                      metrics.format_results_markdown(results) +
+                      '\n## Beside simple baselines\n\n'
+                      'Fitted on the same training split; errors in mm, '
+                      'mean over actions.\n\n```\n' +
+                      format_baselines(results) + '```\n')
     if pictures:
         from models.pose import plots
         errors = metrics.mpjpe(pred * MM, target * MM)
@@ -133,9 +193,14 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
                 gt_3d=target[i], skeleton=skeleton,
                 input_units='normalised',
                 title=f'{name} test pose: MPJPE {errors[i]:.1f} mm')
-        per_joint = np.linalg.norm(pred - target, axis=-1).mean(0) * MM
-        plots.save_error_per_joint(out_dir / 'error_per_joint.png',
-                                   per_joint, skeleton)
+        per_joint_poses = np.linalg.norm(pred - target, axis=-1) * MM
+        per_joint = per_joint_poses.mean(0)
+        plots.save_error_per_joint(
+            out_dir / 'error_per_joint.png', per_joint, skeleton,
+            title=f'error per joint, mean over all {len(per_joint_poses)} '
+                  f'test poses\n(the headline MPJPE, '
+                  f'{results["average"]["mpjpe"]:.1f} mm, is the mean over '
+                  f'actions)')
         if (out_dir / 'log.csv').exists():
             plots.save_training_curves(out_dir / 'training_curves.png',
                                        out_dir / 'log.csv')
@@ -165,10 +230,11 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     from models.pose.data.demo import ensure_demo
 
     state = load_checkpoint(args.checkpoint)
-    source: Optional[str] = args.source or state.get(
-        'train_config', {}).get('source', 'gt')
+    train_config = state.get('train_config', {})
+    source: Optional[str] = args.source or train_config.get('source', 'gt')
     return evaluate_checkpoint(
         args.checkpoint, args.data or ensure_demo(),
         args.out or Path(args.checkpoint).parent, source=source,
         flip_test=not args.no_flip_test, pictures=not args.no_pictures,
-        stride=args.stride, bf16=args.bf16)
+        stride=args.stride, bf16=args.bf16,
+        val_fraction=float(train_config.get('val_fraction', 0.0)))

@@ -189,6 +189,9 @@ def infer_poses(model: nn.Module, keypoints_px: np.ndarray,
                         f"input {tuple(batch.shape)}; expected "
                         f"({batch.shape[0]}, {joints}, 3): does its "
                         f"'frames'/'joints' config match?")
+                # root-relative as promised: the model's root output is
+                # near zero, not zero
+                pred = pred - pred[:, :1]
                 outputs.append(pred.detach().float().cpu())
     finally:
         model.train(was_training)

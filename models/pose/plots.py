@@ -45,7 +45,8 @@ GT_COLOUR = '#2ca02c'
 VIEW_ELEV, VIEW_AZIM = 15.0, -75.0
 
 #: Column names accepted for the training-curve plot, first match wins
-#: (``train.py`` writes ``train_loss`` and ``test_mpjpe_mm``).
+#: (``train.py`` writes ``train_loss``, and ``val_mpjpe_mm`` when it has a
+#: validation split).
 LOSS_COLUMNS = ('train_loss', 'loss')
 MPJPE_COLUMNS = ('val_mpjpe_mm', 'test_mpjpe_mm', 'val_mpjpe', 'mpjpe')
 P_MPJPE_COLUMNS = ('val_p_mpjpe_mm', 'test_p_mpjpe_mm', 'p_mpjpe')
@@ -487,13 +488,14 @@ def _column(rows: List[Mapping[str, Any]], names: Sequence[str],
 def save_training_curves(path: PathLike,
                          log: Union[PathLike, Sequence[Mapping[str, Any]]],
                          dpi: int = 100) -> Path:
-    """Training loss and held-out MPJPE per epoch, side by side.
+    """Training loss and held-out MPJPE per epoch, side by side (the loss
+    alone when the log has no MPJPE column).
 
     Args:
         path: image file to write (``.png``, ``.pdf``, ``.svg``).
-        log: the CSV written by training (``epoch``, ``train_loss``,
-            ``test_mpjpe_mm`` [, ``test_p_mpjpe_mm``]) or the same rows as
-            dicts; ``val_mpjpe_mm`` / ``val_p_mpjpe_mm`` are accepted too.
+        log: the CSV written by training (``epoch``, ``train_loss`` [,
+            ``val_mpjpe_mm``, ``val_p_mpjpe_mm``]) or the same rows as
+            dicts; ``test_mpjpe_mm`` / ``test_p_mpjpe_mm`` are accepted too.
             MPJPE is expected in mm.
 
     Returns:
@@ -502,18 +504,24 @@ def save_training_curves(path: PathLike,
     path = _check_target(path, _IMAGE_SUFFIXES)
     rows = _read_log(log)
     _, loss = _column(rows, LOSS_COLUMNS, required=True)
-    _, mpjpe = _column(rows, MPJPE_COLUMNS, required=True)
+    mpjpe_name, mpjpe = _column(rows, MPJPE_COLUMNS, required=False)
     _, p_mpjpe = _column(rows, P_MPJPE_COLUMNS, required=False)
     _, epoch = _column(rows, ('epoch',), required=False)
     if epoch is None:
         epoch = np.arange(1, len(rows) + 1, dtype=np.float64)
 
-    fig = _new_figure(10, 4)
-    ax_loss, ax_err = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    fig = _new_figure(10 if mpjpe is not None else 5, 4)
+    ax_loss = fig.add_subplot(1, 2 if mpjpe is not None else 1, 1)
     ax_loss.plot(epoch, loss, marker='o', ms=3, color=LEFT_COLOUR)
     if np.nanmin(loss) > 0:  # a loss spans decades: log scale shows them
         ax_loss.set_yscale('log')
     ax_loss.set(title='training loss (eq. 11)', xlabel='epoch', ylabel='loss')
+    ax_loss.grid(alpha=0.3)
+    if mpjpe is None:
+        fig.tight_layout()
+        _save_figure(fig, path, dpi)
+        return path
+    ax_err = fig.add_subplot(1, 2, 2)
     ax_err.plot(epoch, mpjpe, marker='o', ms=3, color=RIGHT_COLOUR,
                 label='MPJPE')
     if p_mpjpe is not None:
@@ -525,10 +533,10 @@ def save_training_curves(path: PathLike,
                     color='gold', mec='black', ls='none',
                     label=f'best {mpjpe[best]:.1f} mm (epoch '
                           f'{epoch[best]:g})')
-    ax_err.set(title='held-out error', xlabel='epoch', ylabel='error (mm)')
+    split = 'validation' if mpjpe_name.startswith('val') else 'held-out'
+    ax_err.set(title=f'{split} error', xlabel='epoch', ylabel='error (mm)')
     ax_err.legend()
-    for ax in (ax_loss, ax_err):
-        ax.grid(alpha=0.3)
+    ax_err.grid(alpha=0.3)
     fig.tight_layout()
     _save_figure(fig, path, dpi)
     return path
@@ -568,7 +576,7 @@ def save_error_per_joint(path: PathLike, errors: np.ndarray,
     ax.set_yticks(pos, [n.replace('_', ' ') for n in sk.names])
     ax.invert_yaxis()  # joint 0 at the top, in skeleton order
     ax.axvline(err.mean(), color='black', ls='--', lw=1,
-               label=f'mean {err.mean():.1f} {units}')
+               label=f'mean of the joints {err.mean():.1f} {units}')
     ax.set_xlabel(f'mean error ({units})')
     ax.set_title(title or 'error per joint')
     ax.legend(loc='lower right')

@@ -3,8 +3,15 @@
 
 Schedule and loss follow the paper: loss eq. (11) with lambda = 0.01,
 AMSGrad at lr 1e-3, decayed x0.95 after every epoch and x0.5 after every 5
-epochs, 50 epochs, batch 256. Every epoch writes ``last.pt`` (and ``best.pt``
-when the held-out MPJPE improves) atomically, a CSV log and TensorBoard
+epochs, 50 epochs, batch 256. The paper's epochs are Human3.6M's, thousands
+of steps long; so that the same schedule suits small data sets, a schedule
+epoch lasts one epoch or ``lr_epoch_min_steps`` optimizer steps, whichever
+is longer (on Human3.6M that is exactly the paper's schedule).
+
+``best.pt`` is chosen on a validation split (the last ``val_fraction`` of
+every training sequence), never on the test subjects; without one (the
+field's practice on Human3.6M) it is the last epoch's model. Every epoch
+writes ``last.pt`` and ``best.pt`` atomically, a CSV log and TensorBoard
 scalars. ``--resume`` continues bit-identically on CPU: batches and flips
 are a function of (seed, epoch), and the RNG state travels in the checkpoint.
 """
@@ -43,6 +50,10 @@ class TrainConfig:
     lr_decay: float = 0.95  # after every epoch
     lr_step_decay: float = 0.5  # after every `lr_step_every` epochs
     lr_step_every: int = 5
+    #: a schedule epoch lasts max(one epoch, this many optimizer steps)
+    lr_epoch_min_steps: int = 1000
+    #: share of every training sequence (its end) held out for validation
+    val_fraction: float = 0.0
     lam: float = 0.01  # lambda of eq. (11)
     seed: int = 0
     source: str = 'gt'
@@ -60,13 +71,26 @@ class TrainConfig:
 #: Settings of the README's main job: the demo preset on the built-in demo
 #: data, sized to finish in a few minutes on 2 CPU cores.
 DEMO_DEFAULTS = dict(epochs=30, batch_size=128, source='noisy', stride=1,
-                     test_stride=1)
+                     test_stride=1, val_fraction=0.1)
 
 
 def lr_factor(epoch: int, cfg: TrainConfig) -> float:
-    """Learning-rate multiplier at the start of ``epoch`` (0-based)."""
+    """Learning-rate multiplier after ``epoch`` (0-based) schedule epochs."""
     return (cfg.lr_decay ** epoch *
             cfg.lr_step_decay ** (epoch // cfg.lr_step_every))
+
+
+def schedule_epoch_steps(steps_per_epoch: int, cfg: TrainConfig) -> int:
+    """Optimizer steps per schedule epoch: one epoch, or
+    ``cfg.lr_epoch_min_steps`` if the epoch is shorter."""
+    return max(steps_per_epoch, cfg.lr_epoch_min_steps, 1)
+
+
+def lr_factor_at_step(step: int, steps_per_epoch: int,
+                      cfg: TrainConfig) -> float:
+    """Learning-rate multiplier for global optimizer step ``step``
+    (0-based, counting every step position of every epoch)."""
+    return lr_factor(step // schedule_epoch_steps(steps_per_epoch, cfg), cfg)
 
 
 class _Stop:
@@ -170,9 +194,11 @@ def _tensorboard(out_dir: Path):
 def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
           out_dir: Path, resume: bool = False, ddp_timeout_s: float = 300.0,
           progress: bool = True) -> Dict[str, Any]:
-    """Train, evaluating on the held-out subjects after every epoch.
+    """Train, scoring the validation split (if ``cfg.val_fraction``) after
+    every epoch. The test subjects are not looked at here.
 
-    Returns a summary dict (best MPJPE, per-step losses, throughput).
+    Returns a summary dict (best validation MPJPE, history, per-step
+    losses).
     """
     from models.pose.data.format import load_prepared
     from models.pose.data.loader import PoseWindows
@@ -189,16 +215,27 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
     data = load_prepared(data_path)
     common = dict(joints=model_cfg.joints, frames=model_cfg.frames,
                   source=cfg.source)
+    if not 0.0 <= cfg.val_fraction < 1.0:
+        raise ValueError(f"--val-fraction must lie in [0, 1), got "
+                         f"{cfg.val_fraction}")
+    keep = 1.0 - cfg.val_fraction
     train_set = PoseWindows(data, subjects=data.train_subjects,
-                            stride=cfg.stride, **common)
-    test_set = PoseWindows(data, subjects=data.test_subjects,
-                           stride=cfg.test_stride, **common)
+                            stride=cfg.stride, portion=(0.0, keep), **common)
+    val_set = (PoseWindows(data, subjects=data.train_subjects,
+                           stride=cfg.test_stride, portion=(keep, 1.0),
+                           **common) if cfg.val_fraction else None)
+    steps_per_epoch = len(train_set) // cfg.batch_size
+    if cfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+
+    def schedule(step: int) -> float:
+        return lr_factor_at_step(step, steps_per_epoch, cfg)
 
     torch.manual_seed(cfg.seed)
     model = MLPGraphWJ(model_cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, amsgrad=True)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda epoch: lr_factor(epoch, cfg))
+    # stepped after every step position: the lr is a function of progress
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     start_epoch, start_step = 0, 0
     best = math.inf
     history: List[Dict[str, Any]] = []
@@ -214,8 +251,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr,
                                      amsgrad=True)
         # the scheduler's constructor resets the lr: load the optimizer after
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda epoch: lr_factor(epoch, cfg))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         optimizer.load_state_dict(state['optimizer'])
         scheduler.load_state_dict(state['scheduler'])
         if saved_train.get('lr', cfg.lr) != cfg.lr:
@@ -223,7 +259,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
             # after a divergence) must win, on the same schedule
             scheduler.base_lrs = [cfg.lr] * len(optimizer.param_groups)
             for group in optimizer.param_groups:
-                group['lr'] = cfg.lr * lr_factor(scheduler.last_epoch, cfg)
+                group['lr'] = cfg.lr * schedule(scheduler.last_epoch)
         torch.set_rng_state(state['rng_cpu'])
         start_epoch, start_step = state['epoch'], state['step_in_epoch']
         best = state['best_mpjpe']
@@ -259,8 +295,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
     if is_main:
         print(f'Training {model_cfg.variant} model ({model.num_parameters():,}'
               f' parameters, T={model_cfg.frames}, {model_cfg.joints} joints)'
-              f' on {len(train_set):,} windows, testing on '
-              f'{len(test_set):,}; {world} process(es), '
+              f' on {len(train_set):,} windows, validating on '
+              f'{len(val_set) if val_set else 0:,}; {world} process(es), '
               f'{torch.get_num_threads()} threads each', flush=True)
 
     summary: Dict[str, Any] = {}
@@ -272,9 +308,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
                 cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
                 flip_augment=cfg.flip_augment, rank=rank, world_size=world,
                 drop_last=True)
-            total = len(train_set) // cfg.batch_size
-            if cfg.max_steps_per_epoch:
-                total = min(total, cfg.max_steps_per_epoch)
+            total = steps_per_epoch
             bar = _progress(total, f'epoch {epoch + 1}/{cfg.epochs}',
                             progress and is_main)
             t0, seen, epoch_losses = time.perf_counter(), 0, []
@@ -308,10 +342,12 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
                             f'loss or gradient (learning rate too high, or '
                             f'bf16 overflow?): stopping. The last good '
                             f'checkpoint, {last_path}, was not touched.')
+                    scheduler.step()
                     bar.update(1)
                     continue
                 bad_steps = 0
                 optimizer.step()
+                scheduler.step()
                 value = float(loss.detach())
                 epoch_losses.append(value)
                 step_losses.append(value)
@@ -335,24 +371,28 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
             bar.close()
             train_time = time.perf_counter() - t0
             start_step = 0
-            scheduler.step()
 
             row: Dict[str, Any] = {'epoch': epoch + 1}
             if is_main:
-                results = evaluate_windows(model, test_set,
-                                           batch_size=cfg.eval_batch_size,
-                                           flip_test=cfg.flip_test,
-                                           device=device)
-                mpjpe = results['average']['mpjpe']
                 row.update(train_loss=sum(epoch_losses) /
-                           max(len(epoch_losses), 1),
-                           test_mpjpe_mm=mpjpe,
-                           test_p_mpjpe_mm=results['average']['p_mpjpe'],
-                           lr=optimizer.param_groups[0]['lr'],
+                           max(len(epoch_losses), 1))
+                report = ''
+                if val_set is not None:
+                    results = evaluate_windows(
+                        model, val_set, batch_size=cfg.eval_batch_size,
+                        flip_test=cfg.flip_test, device=device)
+                    mpjpe = results['average']['mpjpe']
+                    row.update(val_mpjpe_mm=mpjpe,
+                               val_p_mpjpe_mm=results['average']['p_mpjpe'])
+                    report = (f', val MPJPE {mpjpe:.1f} mm, P-MPJPE '
+                              f"{row['val_p_mpjpe_mm']:.1f} mm")
+                    improved = mpjpe < best
+                    best = min(best, mpjpe)
+                else:  # no validation split: best.pt is the last epoch
+                    improved = True
+                row.update(lr=optimizer.param_groups[0]['lr'],
                            samples_per_s=seen / max(train_time, 1e-9))
                 history.append(row)
-                improved = mpjpe < best
-                best = min(best, mpjpe)
                 checkpoint(epoch + 1, 0, last_path)
                 if improved:
                     checkpoint(epoch + 1, 0, best_path)
@@ -361,11 +401,11 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
                     for key, value in row.items():
                         if key != 'epoch':
                             writer.add_scalar(key, value, epoch + 1)
+                mark = ' (best)' if improved and val_set is not None else ''
                 print(f"epoch {epoch + 1}/{cfg.epochs}: loss "
-                      f"{row['train_loss']:.5f}, test MPJPE {mpjpe:.1f} mm,"
-                      f" P-MPJPE {row['test_p_mpjpe_mm']:.1f} mm, "
-                      f"{row['samples_per_s']:.0f} samples/s"
-                      f"{' (best)' if improved else ''}", flush=True)
+                      f"{row['train_loss']:.5f}{report}, "
+                      f"{row['samples_per_s']:.0f} samples/s{mark}",
+                      flush=True)
             if world > 1:
                 dist.barrier()
     _finish(writer)
@@ -448,6 +488,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f'global batch size (default: {d.batch_size}; '
                         f'the demo: {DEMO_DEFAULTS["batch_size"]})')
     parser.add_argument('--lr', type=float, default=d.lr)
+    parser.add_argument('--lr-epoch-min-steps', type=int,
+                        default=d.lr_epoch_min_steps,
+                        help='a learning-rate schedule epoch lasts one epoch '
+                        'or this many optimizer steps, whichever is longer '
+                        f'(default: {d.lr_epoch_min_steps}; 0: the paper\'s '
+                        'per-epoch schedule on any data)')
+    parser.add_argument('--val-fraction', type=float, default=None,
+                        help='share of every training sequence (its end) '
+                        'held out to choose best.pt (default: '
+                        f'{DEMO_DEFAULTS["val_fraction"]} on the demo, else 0:'
+                        ' best.pt is the last epoch, as the field reports '
+                        'Human3.6M)')
     parser.add_argument('--lambda', dest='lam', type=float, default=d.lam)
     parser.add_argument('--seed', type=int, default=d.seed)
     parser.add_argument('--source', default=None,
@@ -489,6 +541,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         batch_size=args.batch_size or defaults.get('batch_size',
                                                    TrainConfig.batch_size),
         lr=args.lr, lam=args.lam, seed=args.seed,
+        lr_epoch_min_steps=args.lr_epoch_min_steps,
+        val_fraction=(args.val_fraction if args.val_fraction is not None
+                      else defaults.get('val_fraction', 0.0)),
         source=args.source or defaults.get('source', 'gt'),
         stride=args.stride or defaults.get('stride', 1),
         test_stride=defaults.get('test_stride', 1),
@@ -508,7 +563,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         from models.pose.evaluate import evaluate_checkpoint
         evaluate_checkpoint(out_dir / 'best.pt', data_path, out_dir,
                             source=cfg.source, flip_test=cfg.flip_test,
-                            pictures=True)
+                            pictures=True, val_fraction=cfg.val_fraction)
         print(f'Training and evaluation took '
               f'{time.perf_counter() - start:.0f} s; outputs in {out_dir}',
               flush=True)

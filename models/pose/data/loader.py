@@ -42,16 +42,27 @@ class PoseWindows:
         source: which 2D keypoints to use (``data.keypoints_2d`` key).
         subjects: subjects to include (default: all).
         stride: keep every ``stride``-th centre frame (subsampling).
+        portion: ``(begin, end)`` fractions of every sequence to use, e.g.
+            ``(0.0, 0.9)`` for the first 90 % and ``(0.9, 1.0)`` for the
+            rest. Windows never reach outside their portion (they are
+            edge-padded at its ends), so two complementary portions share
+            no frame: this is how a validation split is cut from the
+            training sequences.
     """
 
     def __init__(self, data: PreparedPoses, joints: int = 17,
                  frames: int = 1, source: str = 'gt',
-                 subjects: Optional[Sequence[str]] = None, stride: int = 1):
+                 subjects: Optional[Sequence[str]] = None, stride: int = 1,
+                 portion: Tuple[float, float] = (0.0, 1.0)):
         if frames < 1 or frames % 2 == 0:
             raise ValueError(f"'frames' must be a positive odd number, got "
                              f"{frames}")
         if stride < 1:
             raise ValueError(f"'stride' must be >= 1, got {stride}")
+        begin, end = portion
+        if not 0.0 <= begin < end <= 1.0:
+            raise ValueError(f"'portion' must be (begin, end) with 0 <= begin "
+                             f"< end <= 1, got {portion}")
         if source not in data.keypoints_2d:
             raise ValueError(f"2D source {source!r} is not in the data; "
                              f"available: {sorted(data.keypoints_2d)}")
@@ -72,6 +83,10 @@ class PoseWindows:
         for i in chosen:
             seq = data.sequences[i]
             start, length = int(seq['start']), int(seq['length'])
+            first = int(round(begin * length))
+            start, length = start + first, int(round(end * length)) - first
+            if length < 1:
+                continue
             world = data.positions_3d[start:start + length].astype(np.float64)
             for c in range(data.num_cameras):
                 cam = world_to_camera(world, data.camera_R[i, c],
@@ -92,6 +107,9 @@ class PoseWindows:
                 subject_labels.append(np.full(len(centre), seq['subject'],
                                               dtype=object))
                 offset += length
+        if not inputs:
+            raise ValueError(f"the portion {portion} of the sequences of "
+                             f"subjects {list(subjects or [])} holds no frame")
         self._inputs = np.concatenate(inputs)
         self._targets = np.concatenate(targets)
         self._centre = np.concatenate(centres)
@@ -114,6 +132,13 @@ class PoseWindows:
         indices = np.asarray(indices, dtype=np.int64)
         return (self._inputs[self.window_indices(indices)],
                 self._targets[self._centre[indices]])
+
+    def centre_frames(self, indices) -> Tuple[np.ndarray, np.ndarray]:
+        """``(inputs [B, J, 2], targets [B, J, 3])`` of the windows' centre
+        frames only (what a single-frame baseline sees)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        centre = self._centre[indices]
+        return self._inputs[centre], self._targets[centre]
 
     def iterate_batches(self, batch_size: int, shuffle: bool = True,
                         seed: int = 0, epoch: int = 0,

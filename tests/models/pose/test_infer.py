@@ -89,11 +89,14 @@ def test_infer_poses_windows_batches_and_mode():
     poses = infer.infer_poses(model, kp, (W, H), frames=3, batch_size=2)
     assert poses.shape == (7, 17, 3) and poses.dtype == np.float32
     norm = infer.normalise_keypoints(kp, (W, H))
-    np.testing.assert_allclose(poses[..., :2], norm, atol=1e-6)
+    # the output is made root-relative: joint 0 at exactly zero
+    np.testing.assert_allclose(poses[..., :2], norm - norm[:, :1], atol=1e-6)
     # z: mean x over frames (f-1, f, f+1), edge frames repeated
     padded = norm[[0] + list(range(7)) + [6], :, 0]
     expected = (padded[:-2] + padded[1:-1] + padded[2:]) / 3
-    np.testing.assert_allclose(poses[..., 2], expected, atol=1e-6)
+    np.testing.assert_allclose(poses[..., 2], expected - expected[:, :1],
+                               atol=1e-6)
+    assert np.all(poses[:, 0] == 0)
     assert model.modes == [False] * 4  # 4 batches, all in eval mode
     assert model.training  # mode given back
     same = infer.infer_poses(CentreModel(), kp, (W, H), 3, batch_size=256)
@@ -108,6 +111,7 @@ def test_infer_poses_with_the_real_model_in_train_mode():
                                    hidden=32)).train()
     poses = infer.infer_poses(model, _keypoints(4), (W, H), 3, batch_size=1)
     assert poses.shape == (4, 17, 3) and np.isfinite(poses).all()
+    assert np.all(poses[:, 0] == 0)  # root-relative, root exactly at zero
     assert model.training
 
 

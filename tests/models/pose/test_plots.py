@@ -173,13 +173,16 @@ def test_save_training_curves_from_csv_and_rows(tmp_path):
     _png_ok(plots.save_training_curves(tmp_path / 'c2.png',
                                        [{'train_loss': 0.5,
                                          'val_mpjpe_mm': 70.0}]))
+    # a run without a validation split logs no MPJPE: the loss alone
+    _png_ok(plots.save_training_curves(tmp_path / 'c3.png',
+                                       [{'train_loss': 0.5}]))
 
 
 def test_save_training_curves_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         plots.save_training_curves(tmp_path / 'c.png', tmp_path / 'no.csv')
-    with pytest.raises(ValueError, match='test_mpjpe_mm'):
-        plots.save_training_curves(tmp_path / 'c.png', [{'train_loss': 1}])
+    with pytest.raises(ValueError, match='train_loss'):
+        plots.save_training_curves(tmp_path / 'c.png', [{'val_mpjpe_mm': 1}])
     with pytest.raises(ValueError, match='no rows'):
         plots.save_training_curves(tmp_path / 'c.png', [])
     assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,8 @@ from models.pose.checkpoint import (CheckpointError, load_checkpoint,
                                     load_for_inference, save_checkpoint)
 from models.pose.evaluate import evaluate_checkpoint
 from models.pose.model import MLPGraphWJ, preset_config
-from models.pose.train import TrainConfig, lr_factor, train
+from models.pose.train import (TrainConfig, lr_factor, lr_factor_at_step,
+                               train)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -29,6 +30,52 @@ def test_lr_schedule_matches_the_paper():
     assert lr_factor(10, cfg) == pytest.approx(0.95 ** 10 * 0.25)
 
 
+def test_lr_schedule_counts_steps_on_short_epochs_only():
+    cfg = TrainConfig()  # a schedule epoch: max(one epoch, 1000 steps)
+    # Human3.6M-sized epochs: exactly the paper's per-epoch schedule
+    for step in (0, 5999, 6000, 6001, 29999, 30000, 61234):
+        assert lr_factor_at_step(step, 6000, cfg) == lr_factor(step // 6000,
+                                                               cfg)
+    # 40-step epochs (the demo): the lr moves every 1000 steps, not every 40
+    assert lr_factor_at_step(999, 40, cfg) == 1.0
+    assert lr_factor_at_step(1000, 40, cfg) == pytest.approx(0.95)
+    paper = TrainConfig(lr_epoch_min_steps=0)
+    assert lr_factor_at_step(40, 40, paper) == pytest.approx(0.95)
+    assert lr_factor_at_step(200, 40, paper) == pytest.approx(0.95 ** 5 * 0.5)
+
+
+def test_validation_split_chooses_best_and_never_reads_the_test_subjects(
+        tmp_path, prepared_file, monkeypatch):
+    import models.pose.data.loader as loader
+    seen_subjects = []
+    original = loader.PoseWindows.__init__
+
+    def spy(self, data, *args, subjects=None, **kwargs):
+        seen_subjects.append(tuple(subjects or ()))
+        original(self, data, *args, subjects=subjects, **kwargs)
+
+    monkeypatch.setattr(loader.PoseWindows, '__init__', spy)
+    out = tmp_path / 'run'
+    summary = tiny_run(prepared_file, out, epochs=3, val_fraction=0.2)
+    assert seen_subjects and all('S9' not in s for s in seen_subjects)
+    header = (out / 'log.csv').read_text().splitlines()[0].split(',')
+    assert 'val_mpjpe_mm' in header and 'test_mpjpe_mm' not in header
+    val = [row['val_mpjpe_mm'] for row in summary['history']]
+    best_epoch = load_checkpoint(out / 'best.pt')['epoch']
+    assert best_epoch == 1 + min(range(len(val)), key=val.__getitem__)
+    assert summary['best_mpjpe'] == min(val)
+
+
+def test_without_validation_best_is_the_last_epoch(tmp_path, prepared_file):
+    out = tmp_path / 'run'
+    tiny_run(prepared_file, out, epochs=2)
+    best, last = (load_checkpoint(out / name) for name in ('best.pt',
+                                                           'last.pt'))
+    assert best['epoch'] == last['epoch'] == 2
+    assert all(torch.equal(best['model'][k], last['model'][k])
+               for k in last['model'])
+
+
 def test_resume_continues_bit_identically(tmp_path, prepared_file):
     full = tiny_run(prepared_file, tmp_path / 'full', epochs=3)
     tiny_run(prepared_file, tmp_path / 'cut', epochs=2)
@@ -45,8 +92,9 @@ def test_resume_continues_bit_identically(tmp_path, prepared_file):
 
 def test_resume_with_a_new_learning_rate_uses_it(tmp_path, prepared_file):
     out = tmp_path / 'run'
-    tiny_run(prepared_file, out, epochs=1)
-    tiny_run(prepared_file, out, epochs=2, resume=True, lr=1e-5)
+    tiny_run(prepared_file, out, epochs=1, lr_epoch_min_steps=0)
+    tiny_run(prepared_file, out, epochs=2, resume=True, lr=1e-5,
+             lr_epoch_min_steps=0)
     state = load_checkpoint(out / 'last.pt')
     cfg = TrainConfig(lr=1e-5)
     # the saved optimizer and scheduler carried the old lr; the new one won
