@@ -3,16 +3,21 @@
 Commands: ``train``, ``evaluate``, ``infer``, ``prepare-h36m``,
 ``prepare-3dhp``, ``prepare-demo``, ``params``. ``--help`` on each lists its
 options. Expected failures (missing or malformed files, wrong shapes, a
-checkpoint of another model, a diverged run, a dead DDP peer) end with one
-``error:`` line and exit code 2.
+checkpoint of another model, a diverged run, a dead DDP peer, a full disk,
+a run directory in use) end with one ``error:`` line and exit code 2. A
+training run stopped by SIGTERM or SIGINT saves ``last.pt`` and exits 143
+or 130 (128 + the signal's number), so ``train && evaluate`` and job
+schedulers see that it did not finish.
 """
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from torch.distributed import DistError
 
+from models.pose.io_utils import os_error_message
 from models.pose.runtime import keep_freed_memory
 from models.pose.train import NonFiniteLossError
 
@@ -57,12 +62,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     keep_freed_memory()  # reuse activation buffers instead of page faults
     try:
-        args.run(args)
-    except (ValueError, FileNotFoundError, PermissionError,
-            IsADirectoryError, KeyError) as err:
+        result = args.run(args)
+    except (ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args \
             else str(err)
         print(f'error: {message}', file=sys.stderr)
+        return 2
+    except OSError as err:  # missing, unwritable, a file in the way, ENOSPC
+        print(f'error: {os_error_message(err)}', file=sys.stderr)
+        return 2
+    except RecursionError:
+        print('error: an input is nested too deeply to read',
+              file=sys.stderr)
         return 2
     except NonFiniteLossError as err:
         print(f'error: {err}', file=sys.stderr)
@@ -79,6 +90,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         return 130
+    stopped = result.get('stopped') if isinstance(result, dict) else None
+    if stopped:  # saved, but not finished: 128 + the signal's number
+        return 128 + int(getattr(signal, stopped, signal.SIGTERM))
     return 0
 
 
