@@ -25,7 +25,9 @@ keys (``S`` sequences, ``C`` cameras, ``F`` frames over all sequences):
     float32 ``[C, F, 17, 2]``: 2D keypoints in pixels per camera, one key
     per 2D source (``gt``, ``cpn_ft_h36m_dbb``, ``noisy`` ...).
 """
+import hashlib
 import json
+import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,10 +86,19 @@ def _fail(path, message: str):
     raise ValueError(f"{path}: {message}")
 
 
-def validate(data: PreparedPoses, path: Union[str, Path] = '<memory>'
-             ) -> None:
-    """Check shapes, dtypes, finiteness and the metadata's consistency."""
-    meta = data.meta
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _check_meta(meta: Any, path) -> None:
+    """The types of every field the code reads, and disjoint splits."""
+    if not isinstance(meta, dict):
+        _fail(path, f"key 'meta' must be a JSON object, got a "
+              f"{type(meta).__name__}")
     for key in ('format', 'version', 'sequences', 'train_subjects',
                 'test_subjects', 'sources_2d', 'fps'):
         if key not in meta:
@@ -96,9 +107,93 @@ def validate(data: PreparedPoses, path: Union[str, Path] = '<memory>'
         _fail(path, f"meta format is {meta['format']!r}, expected {FORMAT!r}")
     if meta['version'] != VERSION:
         _fail(path, f"format version {meta['version']}, expected {VERSION}")
+    fps = meta['fps']
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or \
+            not (math.isfinite(fps) and fps > 0):
+        _fail(path, f"meta 'fps' must be a positive number, got {fps!r}")
+    for key in ('train_subjects', 'test_subjects', 'sources_2d'):
+        if not _is_str_list(meta[key]):
+            _fail(path, (f"meta {key!r} must be a list of strings, got "
+                         f"{meta[key]!r}")[:300])
+    for key, kind in (('joint_names', list), ('provenance', dict),
+                      ('dataset', str), ('units', str)):
+        if key in meta and not isinstance(meta[key], kind):
+            _fail(path, f"meta {key!r} must be a {kind.__name__}, got a "
+                  f"{type(meta[key]).__name__}")
+    if 'joints' in meta and meta['joints'] != NUM_JOINTS:
+        _fail(path, f"meta 'joints' is {meta['joints']!r}, expected "
+              f"{NUM_JOINTS}")
     seqs = meta['sequences']
+    if not isinstance(seqs, list):
+        _fail(path, f"meta 'sequences' must be a list, got a "
+              f"{type(seqs).__name__}")
     if not seqs:
         _fail(path, 'holds no sequences')
+    for i, seq in enumerate(seqs):
+        if not isinstance(seq, dict):
+            _fail(path, (f"meta sequence {i} must be an object with "
+                         f"subject, action, start and length, got "
+                         f"{seq!r}")[:300])
+        for key, check, want in (('subject', lambda v: isinstance(v, str),
+                                  'a string'),
+                                 ('action', lambda v: isinstance(v, str),
+                                  'a string'),
+                                 ('start', lambda v: _is_int(v) and v >= 0,
+                                  'an integer >= 0'),
+                                 ('length', lambda v: _is_int(v) and v >= 1,
+                                  'an integer >= 1')):
+            if key not in seq:
+                _fail(path, f"meta sequence {i} lacks {key!r}")
+            if not check(seq[key]):
+                _fail(path, (f"meta sequence {i}: {key!r} must be {want}, "
+                             f"got {seq[key]!r}")[:300])
+    both = sorted(set(meta['train_subjects']) & set(meta['test_subjects']))
+    if both:
+        _fail(path, f"subjects {both} are both training and test subjects "
+              f"(train_subjects {meta['train_subjects']}, test_subjects "
+              f"{meta['test_subjects']}): evaluating on training data would "
+              f"report a meaningless error; the two splits must be disjoint")
+    present = {seq['subject'] for seq in seqs}
+    for key in ('train_subjects', 'test_subjects'):
+        absent = [s for s in meta[key] if s not in present]
+        if absent:
+            _fail(path, f"meta {key!r} names {absent}, which no sequence "
+                  f"has (subjects present: {sorted(present)})")
+
+
+def _check_cameras(data: 'PreparedPoses', path) -> None:
+    """Rotations orthonormal (R R^T = I, det +1), focal lengths and image
+    sizes positive; run after the shapes and dtypes are known good."""
+    R = data.camera_R.astype(np.float64)
+    gram = R @ np.swapaxes(R, -1, -2)
+    err = np.abs(gram - np.eye(3)).max(axis=(-2, -1))
+    det = np.linalg.det(R)
+    bad = np.argwhere((err > 1e-3) | (np.abs(det - 1) > 1e-3))
+    if len(bad):
+        s, c = bad[0].tolist()
+        _fail(path, f"key 'camera_R' [{s}, {c}] is not a rotation (|R R^T - "
+              f"I| = {err[s, c]:.3g}, det {det[s, c]:.3g}; expected an "
+              f"orthonormal matrix with det +1)")
+    res = data.camera_resolution
+    if (res <= 0).any():
+        s, c, _ = np.argwhere(res <= 0)[0].tolist()
+        _fail(path, f"key 'camera_resolution' [{s}, {c}] is "
+              f"{res[s, c].tolist()}, expected a positive width and height "
+              f"in pixels")
+    focal = data.camera_intrinsics[..., :2]
+    if (focal <= 0).any():
+        s, c, _ = np.argwhere(focal <= 0)[0].tolist()
+        _fail(path, f"key 'camera_intrinsics' [{s}, {c}] has focal lengths "
+              f"{focal[s, c].tolist()}, expected positive fx and fy")
+
+
+def validate(data: PreparedPoses, path: Union[str, Path] = '<memory>'
+             ) -> None:
+    """Check shapes, dtypes, finiteness, camera geometry and the metadata's
+    types and consistency (disjoint train and test subjects)."""
+    meta = data.meta
+    _check_meta(meta, path)
+    seqs = meta['sequences']
     total = sum(int(s['length']) for s in seqs)
     starts = np.cumsum([0] + [int(s['length']) for s in seqs[:-1]])
     if any(int(s['start']) != int(st) for s, st in zip(seqs, starts)):
@@ -128,6 +223,7 @@ def validate(data: PreparedPoses, path: Union[str, Path] = '<memory>'
               f"meta sources_2d {sorted(meta['sources_2d'])}")
     for source, kp in data.keypoints_2d.items():
         check(KEYPOINT_PREFIX + source, kp, (cams, total, NUM_JOINTS, 2))
+    _check_cameras(data, path)
 
 
 def save_prepared(path: Union[str, Path], data: PreparedPoses) -> Path:
@@ -150,6 +246,8 @@ def save_prepared(path: Union[str, Path], data: PreparedPoses) -> Path:
 def load_prepared(path: Union[str, Path]) -> PreparedPoses:
     """Load and validate a prepared file; never unpickles."""
     path = Path(path)
+    if path.is_dir():
+        _fail(path, "is a directory; expected a prepared .npz file")
     if not path.is_file():
         raise FileNotFoundError(f"prepared data file {path} does not exist "
                                 f"(create it with python -m models.pose "
@@ -174,10 +272,15 @@ def load_prepared(path: Union[str, Path]) -> PreparedPoses:
         if key not in arrays:
             _fail(path, f"lacks the key {key!r} (keys present: "
                   f"{sorted(arrays)})")
+    if arrays['meta'].ndim != 0 or arrays['meta'].dtype.kind != 'U':
+        _fail(path, f"key 'meta' must be a 0-d string array, got dtype "
+              f"{arrays['meta'].dtype} shape {list(arrays['meta'].shape)}")
     try:
         meta = json.loads(str(arrays['meta']))
     except json.JSONDecodeError as err:
         _fail(path, f"key 'meta' is not valid JSON ({err})")
+    except RecursionError:
+        _fail(path, "key 'meta' is JSON nested too deeply to read")
     data = PreparedPoses(
         meta=meta, positions_3d=arrays['positions_3d'],
         camera_R=arrays['camera_R'], camera_t=arrays['camera_t'],
@@ -187,3 +290,22 @@ def load_prepared(path: Union[str, Path]) -> PreparedPoses:
                       if k.startswith(KEYPOINT_PREFIX)})
     validate(data, path)
     return data
+
+
+def fingerprint(data: PreparedPoses) -> str:
+    """SHA-256 (hex) of a data set's content: its metadata and every array
+    (name, dtype, shape, bytes). It names the data a run was trained on
+    (stored in its checkpoints; ``--resume`` compares it) and, unlike a
+    hash of the file, does not change when the same data are prepared
+    again (zip archives store time stamps)."""
+    h = hashlib.sha256(json.dumps(data.meta, sort_keys=True).encode())
+    arrays = {'positions_3d': data.positions_3d, 'camera_R': data.camera_R,
+              'camera_t': data.camera_t,
+              'camera_intrinsics': data.camera_intrinsics,
+              'camera_resolution': data.camera_resolution,
+              **{KEYPOINT_PREFIX + k: v for k, v in data.keypoints_2d.items()}}
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f'|{name}|{a.dtype.str}|{a.shape}|'.encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
