@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from models.pose import metrics
-from models.pose.io_utils import write_text_atomic
+from models.pose.io_utils import ensure_directory, write_text_atomic
 
 MM = 1000.0  # the data are in metres, the protocols in millimetres
 
@@ -67,6 +67,7 @@ def evaluate_windows(model: nn.Module, windows, batch_size: int = 1024,
 def compute_results(pred_mm: np.ndarray, target_mm: np.ndarray,
                     actions) -> Dict[str, Any]:
     """Per-sample errors aggregated per action and over actions."""
+    check_finite_predictions(pred_mm)
     per_sample = {
         'mpjpe': metrics.mpjpe(pred_mm, target_mm),
         'p_mpjpe': metrics.p_mpjpe(pred_mm, target_mm),
@@ -84,6 +85,19 @@ def compute_results(pred_mm: np.ndarray, target_mm: np.ndarray,
     average['auc'] = float(metrics.auc(pred_mm, target_mm))
     return {'per_action': per_action, 'average': average,
             'num_samples': int(len(pred_mm))}
+
+
+def check_finite_predictions(pred: np.ndarray, source: str = 'the model'
+                             ) -> None:
+    """Refuse predictions holding NaN or inf (non-finite weights, or
+    activations that overflow) with one clear error, before the aligned
+    metrics reach an SVD that would fail deep inside torch."""
+    bad = ~np.isfinite(np.asarray(pred)).reshape(len(pred), -1).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{source} produced NaN or inf for {int(bad.sum())} of "
+            f"{len(pred)} poses (non-finite weights, or activations that "
+            f"overflow): no metrics can be computed")
 
 
 def print_results(results: Dict[str, Any], title: str = '') -> None:
@@ -150,12 +164,17 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     from models.pose.data.format import load_prepared
     from models.pose.data.loader import PoseWindows
 
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"--out {out_dir} is an existing file; "
+                                 f"evaluate writes a directory of results")
     model, config = load_for_inference(checkpoint)
     data = load_prepared(data_path)
     windows = PoseWindows(data, joints=config['joints'],
                           frames=config['frames'], source=source,
                           subjects=data.test_subjects, stride=stride)
     pred = predict_windows(model, windows, batch_size, flip_test, bf16=bf16)
+    check_finite_predictions(pred, f'checkpoint {checkpoint}')
     inputs, target = windows.get_batch(np.arange(len(windows)))
     results = compute_results(pred * MM, target * MM, windows.actions)
     results['baselines'] = baseline_results(
@@ -170,8 +189,7 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
                   f': errors in mm, mean over actions')
     print('Beside simple baselines fitted on the same training split:')
     print(format_baselines(results), flush=True)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_directory(out_dir, '--out')
     write_text_atomic(out_dir / 'metrics.json',
                       json.dumps(results, indent=2) + '\n')
     write_text_atomic(out_dir / 'metrics.md',

@@ -309,10 +309,15 @@ def _read_npz(path: Path) -> Tuple[np.ndarray, Any, Optional[str]]:
 
 def _read_json(path: Path) -> Tuple[np.ndarray, Any, Optional[str]]:
     try:
-        with open(path, encoding='utf-8') as handle:
+        # utf-8-sig: a byte-order mark (as Windows editors write) is fine
+        with open(path, encoding='utf-8-sig') as handle:
             doc = json.load(handle)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: the JSON is nested too deeply to read "
+                         f"(expected {{\"keypoints\": [[[x, y], ...], "
+                         f"...]}})") from None
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not a UTF-8 JSON text file") from None
     if not isinstance(doc, dict):
@@ -354,6 +359,9 @@ def load_keypoints(path: Any, order: Optional[str] = None,
         :class:`Keypoints2D` with ``[F, 17, 2]`` pixels in H36M order.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"keypoint file {path} is a directory, not "
+                                f"a file")
     if not path.is_file():
         raise FileNotFoundError(f"keypoint file {path} does not exist")
     suffix = path.suffix.lower()

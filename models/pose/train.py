@@ -33,10 +33,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from models.pose.checkpoint import (build_model, load_checkpoint,
-                                    save_checkpoint)
+from models.pose.checkpoint import (CheckpointError, build_model,
+                                    load_checkpoint, save_checkpoint)
 from models.pose.evaluate import evaluate_windows
-from models.pose.io_utils import atomic_write, remove_stale_temporaries
+from models.pose.io_utils import (LOCK_NAME, RunDirectoryLock, atomic_write,
+                                  remove_stale_temporaries)
 from models.pose.metrics import loss_eq11
 from models.pose.model import MLPGraphWJ, ModelConfig, preset_config
 
@@ -66,6 +67,51 @@ class TrainConfig:
     save_every_steps: int = 0  # 0: only at the end of every epoch
     max_bad_steps: int = 20
     eval_batch_size: int = 1024
+
+    def __post_init__(self):
+        check_train_config(self)
+
+
+#: (field, command-line flag, smallest allowed value) of every integer
+#: setting: a value below the bound is an error, never a silent default
+_INT_BOUNDS = (('epochs', '--epochs', 1), ('batch_size', '--batch-size', 1),
+               ('lr_step_every', None, 1), ('seed', '--seed', 0),
+               ('stride', '--stride', 1), ('test_stride', None, 1),
+               ('max_steps_per_epoch', '--max-steps-per-epoch', 0),
+               ('save_every_steps', '--save-every-steps', 0),
+               ('max_bad_steps', None, 0), ('eval_batch_size', None, 1),
+               ('lr_epoch_min_steps', '--lr-epoch-min-steps', 0))
+
+
+def _name(field: str, flag: Optional[str]) -> str:
+    return f'{flag} ({field})' if flag else field
+
+
+def check_train_config(cfg: 'TrainConfig') -> None:
+    """Refuse settings no run can use, naming the flag and the value."""
+    for field, flag, low in _INT_BOUNDS:
+        value = getattr(cfg, field)
+        if isinstance(value, bool) or not isinstance(value, int) \
+                or value < low:
+            raise ValueError(f"{_name(field, flag)} must be an integer >= "
+                             f"{low}, got {value!r}")
+    for field, flag, low, high in (('lr', '--lr', 0.0, math.inf),
+                                   ('lr_decay', None, 0.0, 1.0),
+                                   ('lr_step_decay', None, 0.0, 1.0),
+                                   ('lam', '--lambda', 0.0, 1.0),
+                                   ('val_fraction', '--val-fraction', 0.0,
+                                    1.0)):
+        value = getattr(cfg, field)
+        ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+              and math.isfinite(value) and low <= value <= high)
+        if field in ('lr', 'val_fraction'):  # open at one end
+            ok = ok and (value > 0 if field == 'lr' else value < 1)
+        if not ok:
+            bound = {'lr': 'a finite number > 0',
+                     'val_fraction': 'a number in [0, 1)'}.get(
+                field, f'a number in [{low:g}, {high:g}]')
+            raise ValueError(f"{_name(field, flag)} must be {bound}, got "
+                             f"{value!r}")
 
 
 #: Settings of the README's main job: the demo preset on the built-in demo
@@ -193,14 +239,80 @@ def _tensorboard(out_dir: Path):
 
 def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
           out_dir: Path, resume: bool = False, ddp_timeout_s: float = 300.0,
-          progress: bool = True) -> Dict[str, Any]:
+          progress: bool = True, overwrite: bool = False) -> Dict[str, Any]:
     """Train, scoring the validation split (if ``cfg.val_fraction``) after
     every epoch. The test subjects are not looked at here.
+
+    ``out_dir`` must be new or empty, unless ``resume`` (continue its
+    ``last.pt``) or ``overwrite`` (delete the run in it first); the main
+    process holds an exclusive lock on it for the whole run, so a second
+    run into the same directory fails at once.
 
     Returns a summary dict (best validation MPJPE, history, per-step
     losses).
     """
-    from models.pose.data.format import load_prepared
+    if resume and overwrite:
+        raise ValueError('--resume and --overwrite contradict each other: '
+                         'give one')
+    if int(os.environ.get('RANK', '0')) != 0:
+        return _train(model_cfg, cfg, data_path, out_dir, resume,
+                      ddp_timeout_s, progress)
+    with RunDirectoryLock(out_dir, '--out'):
+        _claim_run_directory(Path(out_dir), resume, overwrite)
+        return _train(model_cfg, cfg, data_path, out_dir, resume,
+                      ddp_timeout_s, progress)
+
+
+#: what a run writes in its directory (``--overwrite`` removes these)
+RUN_OUTPUTS = ('last.pt', 'best.pt', 'log.csv', 'metrics.json', 'metrics.md',
+               'pose_typical.png', 'pose_worst.png', 'error_per_joint.png',
+               'training_curves.png')
+
+
+def _claim_run_directory(out_dir: Path, resume: bool,
+                         overwrite: bool) -> None:
+    """Refuse to start a new run over an existing one (called with the
+    directory's lock held, so no other run is writing in it)."""
+    present = sorted(p.name for p in out_dir.iterdir()
+                     if p.name != LOCK_NAME)
+    if not present:
+        return
+    shown = ', '.join(present[:6]) + (' ...' if len(present) > 6 else '')
+    if resume:
+        if (out_dir / 'last.pt').exists():
+            return
+        done = [n for n in ('best.pt', 'log.csv') if n in present]
+        if done:
+            raise ValueError(
+                f"--resume: --out {out_dir} holds {', '.join(done)} but no "
+                f"last.pt to resume from; give --overwrite to replace that "
+                f"run, or choose another --out")
+        return
+    if overwrite:
+        import shutil
+        removed = [n for n in RUN_OUTPUTS if (out_dir / n).is_file()]
+        for name in removed:
+            (out_dir / name).unlink()
+        if (out_dir / 'tensorboard').is_dir():
+            shutil.rmtree(out_dir / 'tensorboard')
+            removed.append('tensorboard/')
+        for name in ('last.pt', 'best.pt', 'log.csv'):
+            removed += [p.name for p in remove_stale_temporaries(
+                out_dir / name)]
+        if removed:
+            print(f'--overwrite: removed {", ".join(removed)} from {out_dir}',
+                  flush=True)
+        return
+    raise ValueError(
+        f"--out {out_dir} is not empty (it holds {shown}); refusing to "
+        f"overwrite it: give --resume to continue the run in it, "
+        f"--overwrite to replace it, or choose another --out")
+
+
+def _train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
+           out_dir: Path, resume: bool, ddp_timeout_s: float,
+           progress: bool) -> Dict[str, Any]:
+    from models.pose.data.format import fingerprint, load_prepared
     from models.pose.data.loader import PoseWindows
 
     rank, world, device = _setup_distributed(ddp_timeout_s)
@@ -213,6 +325,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
         out_dir.mkdir(parents=True, exist_ok=True)
 
     data = load_prepared(data_path)
+    data_fingerprint = fingerprint(data)
     common = dict(joints=model_cfg.joints, frames=model_cfg.frames,
                   source=cfg.source)
     if not 0.0 <= cfg.val_fraction < 1.0:
@@ -240,31 +353,55 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
     best = math.inf
     history: List[Dict[str, Any]] = []
     step_losses: List[float] = []
+    epoch_stats: Dict[str, Any] = {}  # of an epoch left mid-way
+    last_saved: Dict[str, int] = {}  # where last.pt stands
 
     last_path, best_path = out_dir / 'last.pt', out_dir / 'best.pt'
     if is_main:
         _remove_stale_temporaries(out_dir)
     if resume and last_path.exists():
         state = load_checkpoint(last_path, map_location=device)
+        _check_resume_state(state, last_path, data_path, data_fingerprint)
         saved_train = state.get('train_config', {})
         model = build_model(state, last_path, expected=model_cfg).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr,
                                      amsgrad=True)
         # the scheduler's constructor resets the lr: load the optimizer after
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        optimizer.load_state_dict(state['optimizer'])
-        scheduler.load_state_dict(state['scheduler'])
+        for key, target in (('optimizer', optimizer),
+                            ('scheduler', scheduler)):
+            try:
+                target.load_state_dict(state[key])
+            except (ValueError, KeyError, TypeError, IndexError,
+                    RuntimeError) as err:
+                raise CheckpointError(
+                    f"checkpoint {last_path}: key {key!r} does not fit this "
+                    f"model ({type(err).__name__}: {err})") from None
         if saved_train.get('lr', cfg.lr) != cfg.lr:
             # both state dicts carry the old lr: a new --lr (the usual cure
             # after a divergence) must win, on the same schedule
             scheduler.base_lrs = [cfg.lr] * len(optimizer.param_groups)
             for group in optimizer.param_groups:
                 group['lr'] = cfg.lr * schedule(scheduler.last_epoch)
-        torch.set_rng_state(state['rng_cpu'])
+        try:
+            torch.set_rng_state(state['rng_cpu'])
+        except (RuntimeError, TypeError) as err:
+            raise CheckpointError(
+                f"checkpoint {last_path}: key 'rng_cpu' is not a CPU RNG "
+                f"state ({err})") from None
         start_epoch, start_step = state['epoch'], state['step_in_epoch']
         best = state['best_mpjpe']
         history = list(state['history'])
         step_losses = state['step_losses'].tolist()
+        last_saved.update(epoch=start_epoch, step=start_step)
+        if start_step:
+            # the epoch's running statistics, so that its logged mean loss
+            # covers all its steps, not only those after the restart;
+            # checkpoints without them: the last start_step losses (exact
+            # unless a non-finite step was skipped in this epoch)
+            epoch_stats = dict(state.get('epoch_stats') or {
+                'loss_count': min(start_step, len(step_losses)),
+                'samples': 0, 'train_s': 0.0, 'bad_steps': 0})
         if is_main:
             changed = {k: v for k, v in saved_train.items()
                        if asdict(cfg).get(k) != v}
@@ -274,6 +411,14 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
     elif resume and is_main:
         print(f'--resume: no checkpoint at {last_path}, starting afresh',
               flush=True)
+    if len(train_set) < cfg.batch_size:
+        raise ValueError(
+            f"--batch-size {cfg.batch_size} is larger than the "
+            f"{len(train_set)} training windows of {data_path} (subjects "
+            f"{', '.join(data.train_subjects) or 'none'}, stride "
+            f"{cfg.stride}, --val-fraction {cfg.val_fraction:g}): the last incomplete batch is dropped, so an "
+            f"epoch would take no step; use --batch-size "
+            f"{max(len(train_set), 1)} or less")
 
     net: nn.Module = model
     if world > 1:
@@ -283,14 +428,22 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
                 if cfg.bf16 else nullcontext())
 
     def checkpoint(epoch: int, step_in_epoch: int, path: Path) -> None:
+        stats = {}
+        if step_in_epoch:  # mid-epoch: what the epoch's log row needs
+            stats = {'loss_count': len(epoch_losses), 'samples': seen,
+                     'train_s': time.perf_counter() - t0,
+                     'bad_steps': bad_steps}
         save_checkpoint(path, {
             'model': model.state_dict(), 'model_config': model_cfg.to_dict(),
             'train_config': asdict(cfg), 'optimizer': optimizer.state_dict(),
             'scheduler': scheduler.state_dict(),
             'rng_cpu': torch.get_rng_state(), 'epoch': epoch,
             'step_in_epoch': step_in_epoch, 'best_mpjpe': best,
-            'history': history,
+            'history': history, 'epoch_stats': stats,
+            'data_fingerprint': data_fingerprint, 'data': str(data_path),
             'step_losses': torch.tensor(step_losses, dtype=torch.float64)})
+        if path == last_path:
+            last_saved.update(epoch=epoch, step=step_in_epoch)
 
     if is_main:
         print(f'Training {model_cfg.variant} model ({model.num_parameters():,}'
@@ -312,6 +465,12 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
             bar = _progress(total, f'epoch {epoch + 1}/{cfg.epochs}',
                             progress and is_main)
             t0, seen, epoch_losses = time.perf_counter(), 0, []
+            if start_step and epoch_stats:  # resuming inside this epoch
+                count = int(epoch_stats['loss_count'])
+                epoch_losses = step_losses[len(step_losses) - count:]
+                seen = int(epoch_stats['samples'])
+                t0 -= float(epoch_stats['train_s'])
+                bad_steps = int(epoch_stats.get('bad_steps', 0))
             for step, (inputs, targets) in enumerate(batches):
                 if step >= total:
                     break
@@ -340,8 +499,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
                         raise NonFiniteLossError(
                             f'{bad_steps} steps in a row had a non-finite '
                             f'loss or gradient (learning rate too high, or '
-                            f'bf16 overflow?): stopping. The last good '
-                            f'checkpoint, {last_path}, was not touched.')
+                            f'bf16 overflow?): stopping. '
+                            f'{_last_good(last_path, last_saved)}')
                     scheduler.step()
                     bar.update(1)
                     continue
@@ -370,6 +529,13 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
                         return summary
             bar.close()
             train_time = time.perf_counter() - t0
+            bad = _non_finite_weight(model)
+            if bad:  # finite steps can still overflow the weights
+                raise NonFiniteLossError(
+                    f'epoch {epoch + 1}: the weights became non-finite '
+                    f'({bad!r} holds NaN or inf; learning rate too high, or '
+                    f'bf16 overflow?): stopping. '
+                    f'{_last_good(last_path, last_saved)}')
             start_step = 0
 
             row: Dict[str, Any] = {'epoch': epoch + 1}
@@ -416,7 +582,76 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
 
 
 class NonFiniteLossError(RuntimeError):
-    """Training diverged: too many consecutive non-finite steps."""
+    """Training diverged: too many consecutive non-finite steps, or weights
+    that overflowed."""
+
+
+def _last_good(last_path: Path, saved: Dict[str, int]) -> str:
+    """What is on disk now, said truthfully (only finite states are ever
+    saved, and a non-finite ``last.pt`` is refused when resumed)."""
+    if saved:
+        where = (f"epoch {saved['epoch'] + 1}, step {saved['step']}"
+                 if saved['step'] else f"end of epoch {saved['epoch']}")
+        return (f'The last good checkpoint, {last_path} ({where}), was not '
+                f'touched.')
+    return f'No checkpoint was written to {last_path} by this run.'
+
+
+def _non_finite_weight(model: nn.Module) -> Optional[str]:
+    """The name of the first parameter or buffer holding NaN or inf."""
+    for name, value in list(model.named_parameters()) + \
+            list(model.named_buffers()):
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return name
+    return None
+
+
+#: keys of a checkpoint that ``--resume`` needs, with their types
+_RESUME_KEYS = {'optimizer': dict, 'scheduler': dict,
+                'rng_cpu': torch.Tensor, 'epoch': int, 'step_in_epoch': int,
+                'best_mpjpe': (int, float), 'history': list,
+                'step_losses': torch.Tensor}
+
+
+def _check_resume_state(state: Dict[str, Any], path: Path, data_path: Path,
+                        data_fingerprint: str) -> None:
+    """Every key ``--resume`` reads, with its type, and the data it was
+    trained on: a checkpoint is refused naming the key, never half-used."""
+    for key, kind in _RESUME_KEYS.items():
+        if key not in state:
+            raise CheckpointError(f"checkpoint {path} cannot be resumed: it "
+                                  f"lacks the key {key!r}")
+        value = state[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else \
+                ' or '.join(k.__name__ for k in kind)
+            raise CheckpointError(
+                f"checkpoint {path} cannot be resumed: key {key!r} is a "
+                f"{type(value).__name__}, expected {names}")
+    for key in ('epoch', 'step_in_epoch'):
+        if state[key] < 0:
+            raise CheckpointError(f"checkpoint {path} cannot be resumed: key "
+                                  f"{key!r} is {state[key]}, expected >= 0")
+    stats = state.get('epoch_stats', {})
+    if not isinstance(stats, dict) or any(
+            isinstance(stats.get(k, 0), bool) or
+            not isinstance(stats.get(k, 0), (int, float)) or
+            stats.get(k, 0) < 0
+            for k in ('loss_count', 'samples', 'train_s', 'bad_steps')) or \
+            stats.get('loss_count', 0) > len(state['step_losses']):
+        raise CheckpointError(f"checkpoint {path} cannot be resumed: key "
+                              f"'epoch_stats' is malformed: {stats!r}")
+    saved = state.get('data_fingerprint')
+    if saved is None:
+        print(f'warning: {path} does not record which data it was trained '
+              f'on (written before checkpoints did): cannot check that '
+              f'--data {data_path} is the same', file=sys.stderr, flush=True)
+    elif saved != data_fingerprint:
+        raise CheckpointError(
+            f"--resume: {path} was trained on other data "
+            f"({state.get('data', '?')}, sha256 {str(saved)[:12]}...) than "
+            f"--data {data_path} (sha256 {data_fingerprint[:12]}...); resume "
+            f"with the same --data, or start a new run in another --out")
 
 
 def _finite_step(loss: torch.Tensor, model: nn.Module) -> bool:
@@ -513,6 +748,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='bfloat16 autocast')
     parser.add_argument('--resume', action='store_true',
                         help='continue from <out>/last.pt')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace the run in a non-empty --out (its '
+                        'checkpoints, log and TensorBoard scalars are '
+                        'deleted first); without it or --resume a '
+                        'non-empty --out is refused')
     parser.add_argument('--max-steps-per-epoch', type=int, default=0)
     parser.add_argument('--save-every-steps', type=int, default=0)
     parser.add_argument('--threads', type=int, default=0,
@@ -525,8 +765,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
-    from models.pose.data.demo import ensure_demo
-
     overrides: Dict[str, Any] = {'variant': args.variant,
                                  'authors_diagonal': args.authors_diagonal}
     if args.joints is not None:
@@ -536,29 +774,51 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     model_cfg = preset_config(args.preset, **overrides)
     demo_data = args.data is None
     defaults = DEMO_DEFAULTS if demo_data else {}
+
+    def given(value, key, fallback):  # 0 is a value, not "the default"
+        return value if value is not None else defaults.get(key, fallback)
+
+    if args.threads < 0:
+        raise ValueError(f"--threads must be >= 0 (0: torch's default), "
+                         f"got {args.threads}")
+    if not (math.isfinite(args.ddp_timeout) and args.ddp_timeout > 0):
+        raise ValueError(f"--ddp-timeout must be a positive number of "
+                         f"seconds, got {args.ddp_timeout}")
+    if args.dropout is not None and not (math.isfinite(args.dropout) and
+                                         0 <= args.dropout < 1):
+        raise ValueError(f"--dropout must lie in [0, 1), got {args.dropout}")
     cfg = TrainConfig(
-        epochs=args.epochs or defaults.get('epochs', TrainConfig.epochs),
-        batch_size=args.batch_size or defaults.get('batch_size',
-                                                   TrainConfig.batch_size),
+        epochs=given(args.epochs, 'epochs', TrainConfig.epochs),
+        batch_size=given(args.batch_size, 'batch_size',
+                         TrainConfig.batch_size),
         lr=args.lr, lam=args.lam, seed=args.seed,
         lr_epoch_min_steps=args.lr_epoch_min_steps,
         val_fraction=(args.val_fraction if args.val_fraction is not None
                       else defaults.get('val_fraction', 0.0)),
         source=args.source or defaults.get('source', 'gt'),
-        stride=args.stride or defaults.get('stride', 1),
+        stride=given(args.stride, 'stride', 1),
         test_stride=defaults.get('test_stride', 1),
         flip_augment=not args.no_flip_augment, flip_test=not args.no_flip_test,
         bf16=args.bf16, max_steps_per_epoch=args.max_steps_per_epoch,
         save_every_steps=args.save_every_steps)
     if args.threads:
         torch.set_num_threads(args.threads)
-    data_path = ensure_demo() if demo_data else args.data
     out_dir = args.out or Path('runs') / args.preset
+    is_main = int(os.environ.get('RANK', '0')) == 0
+    if is_main:  # the lock covers the training and the final evaluation
+        with RunDirectoryLock(out_dir, '--out'):
+            return _run(args, model_cfg, cfg, demo_data, out_dir, is_main)
+    return _run(args, model_cfg, cfg, demo_data, out_dir, is_main)
+
+
+def _run(args, model_cfg, cfg, demo_data, out_dir, is_main):
+    from models.pose.data.demo import ensure_demo
+
+    data_path = ensure_demo() if demo_data else args.data
     start = time.perf_counter()
     summary = train(model_cfg, cfg, data_path, out_dir, resume=args.resume,
                     ddp_timeout_s=args.ddp_timeout,
-                    progress=not args.no_progress)
-    is_main = int(os.environ.get('RANK', '0')) == 0
+                    progress=not args.no_progress, overwrite=args.overwrite)
     if is_main and not args.no_evaluate and 'stopped' not in summary:
         from models.pose.evaluate import evaluate_checkpoint
         evaluate_checkpoint(out_dir / 'best.pt', data_path, out_dir,
