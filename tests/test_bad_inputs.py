@@ -5,7 +5,10 @@ import json
 import os
 import pathlib
 import re
+import shutil
+import struct
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -19,7 +22,10 @@ from pyg_wj import DenseWJConv, WJConv
 sys.path.insert(0, str(pathlib.Path(__file__).parent / 'models' / 'pose'))
 from conftest import make_prepared  # noqa: E402
 
+from models.pose.checkpoint import state_digest  # noqa: E402
 from models.pose.data.format import save_prepared  # noqa: E402
+from models.pose.model import preset_config  # noqa: E402
+from models.pose.train import TrainConfig, train  # noqa: E402
 
 EDGES = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
 
@@ -115,7 +121,111 @@ def files(tmp_path):
         {'image_size': [1000, 1000], 'order': 'openpose',
          'keypoints': [[[1, 2]] * 17]}))
     out['kpjson'] = tmp_path / 'kp.json'
+    (tmp_path / 'bom.json').write_bytes(b'\xef\xbb\xbf' + json.dumps(
+        {'image_size': [1000, 1000], 'keypoints': [[[500, 500]] * 17] * 5}
+    ).encode())  # a valid file, with a UTF-8 byte-order mark
+    out['kpbom'] = tmp_path / 'bom.json'
+    (tmp_path / 'deep.json').write_text('[' * 100000 + ']' * 100000)
+    out['kpdeep'] = tmp_path / 'deep.json'
+    (tmp_path / 'a_dir').mkdir()
+    out['dir'] = tmp_path / 'a_dir'
+    (tmp_path / 'a_file').write_text('not a directory')
+    out['file'] = tmp_path / 'a_file'
+
+    resolution = arrays['camera_resolution']
+    variant('res0', camera_resolution=np.where(
+        np.arange(resolution.size).reshape(resolution.shape) == 3, 0,
+        resolution).astype(np.int32))
+    variant('resneg', camera_resolution=-resolution)
+    variant('rot0', camera_R=np.zeros_like(arrays['camera_R']))
+    variant('mirror', camera_R=-arrays['camera_R'])  # det -1
+    focal = arrays['camera_intrinsics'].copy()
+    focal[0, 0, 0] = 0
+    variant('focal0', camera_intrinsics=focal)
+
+    def meta_variant(name, change):
+        m = json.loads(str(arrays['meta']))
+        m = change(m) or m
+        variant(name, meta=np.array(m if isinstance(m, str)
+                                    else json.dumps(m)))
+
+    meta_variant('overlap', lambda m: m.update(
+        train_subjects=['S1', 'S5', 'S9']))
+    meta_variant('fps_str', lambda m: m.update(fps='50'))
+    meta_variant('seq_dict', lambda m: m.update(sequences={'a': 1}))
+    meta_variant('meta_list', lambda m: [m])
+    meta_variant('meta_deep', lambda m: '[' * 100000 + ']' * 100000)
+    meta_variant('subjects_str', lambda m: m.update(train_subjects='S1'))
+    meta_variant('length_str', lambda m: m['sequences'][0].update(
+        length='30'))
+    meta_variant('absent_subject', lambda m: m.update(
+        train_subjects=['S1', 'S5', 'S7']))
+    other = make_prepared(seed=1)
+    save_prepared(tmp_path / 'other.npz', other)
+    out['other'] = tmp_path / 'other.npz'
     out['tmp'] = tmp_path
+    return out
+
+
+def _rewrite(src, dst, change):
+    """A copy of checkpoint ``src`` with ``change`` applied and a correct
+    digest: only the damage under test is left to find."""
+    state = torch.load(src, weights_only=True)
+    change(state)
+    state['digest'] = state_digest(state)
+    torch.save(state, dst)
+
+
+def _flip_a_tensor_byte(src, dst):
+    data = bytearray(pathlib.Path(src).read_bytes())
+    with zipfile.ZipFile(src) as archive:
+        info = max((i for i in archive.infolist() if '/data/' in i.filename),
+                   key=lambda i: i.file_size)
+    name_len, extra_len = struct.unpack(
+        '<HH', data[info.header_offset + 26:info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len
+    data[start + info.file_size // 2] ^= 0x10
+    pathlib.Path(dst).write_bytes(data)
+
+
+@pytest.fixture(scope='module')
+def ckpts(tmp_path_factory):
+    """One short tiny run (on the same data as ``files``) and damaged
+    copies of its checkpoint."""
+    tmp = tmp_path_factory.mktemp('ckpts')
+    data = tmp / 'data.npz'
+    save_prepared(data, make_prepared())
+    run = tmp / 'run'
+    train(preset_config('tiny'), TrainConfig(epochs=1, batch_size=16, seed=3,
+                                             max_steps_per_epoch=2),
+          data, run, progress=False)
+    good = run / 'last.pt'
+    out = {'run': run, 'good_ckpt': good}
+
+    def variant(name, change):
+        out[name] = tmp / f'{name}.pt'
+        _rewrite(good, out[name], change)
+
+    def set_weight(key, value):
+        return lambda s: s['model'].__setitem__(key, value(s['model'][key]))
+
+    variant('nan_ckpt', set_weight('head.weight',
+                                   lambda w: w * float('nan')))
+    variant('int_ckpt', set_weight('head.weight',
+                                   lambda w: w.round().long()))
+    variant('negvar_ckpt', set_weight('blocks.0.graph_mixing.bn1.running_var',
+                                      lambda v: -v))
+    variant('huge_ckpt', lambda s: s['model_config'].update(layers=10 ** 9))
+    variant('shape_ckpt', set_weight('head.weight', lambda w: w[:, :-1]))
+    variant('missing_ckpt', lambda s: s['model'].pop('head.bias'))
+    variant('overflow_ckpt', set_weight('embedding.weight',
+                                        lambda w: w.sign() * 3e38))
+    variant('no_optimizer_ckpt', lambda s: s.pop('optimizer'))
+    variant('epoch_str_ckpt', lambda s: s.update(epoch='1'))
+    variant('bad_optimizer_ckpt', lambda s: s['optimizer'].update(
+        param_groups=[]))
+    out['flipped_ckpt'] = tmp / 'flipped.pt'
+    _flip_a_tensor_byte(good, out['flipped_ckpt'])
     return out
 
 
@@ -174,12 +284,167 @@ CLI_CASES = [
      'not a readable|pickle|npz'),
 ]
 
+TRAIN = ['train', '--preset', 'tiny', '--data', '{data}', '--out', '{tmp}/o',
+         '--no-progress']
+RESUME = ['train', '--preset', 'tiny', '--data', '{data}', '--out',
+          '{tmp}/r', '--batch-size', '16', '--no-progress', '--resume']
+
+
+def _data(name):
+    return ['train', '--preset', 'tiny', '--data', '{%s}' % name, '--out',
+            '{tmp}/o', '--no-progress']
+
+
+def _resume_from(ckpt):
+    """--resume of the run in {tmp}/r after its last.pt became ``ckpt``."""
+    return RESUME + ['--use-last', '{%s}' % ckpt]
+
+
+def _evaluate(ckpt, *extra):
+    return ['evaluate', '--checkpoint', '{%s}' % ckpt, '--data', '{data}',
+            '--out', '{tmp}/o', '--no-pictures', *extra]
+
+
+CLI_CASES += [
+    # numeric flags: every value no run can use is an error, never a default
+    ('--epochs 0', TRAIN + ['--epochs', '0'],
+     r'--epochs \(epochs\) must be an integer >= 1, got 0'),
+    ('--batch-size 0', TRAIN + ['--batch-size', '0'],
+     r'--batch-size \(batch_size\) must be an integer >= 1, got 0'),
+    ('--batch-size -8', TRAIN + ['--batch-size', '-8'], r'got -8'),
+    ('--max-steps-per-epoch -1', TRAIN + ['--max-steps-per-epoch', '-1'],
+     r'--max-steps-per-epoch .* >= 0, got -1'),
+    ('--save-every-steps -1', TRAIN + ['--save-every-steps', '-1'],
+     r'--save-every-steps .* got -1'),
+    ('--stride 0', TRAIN + ['--stride', '0'], r'--stride .* got 0'),
+    ('--seed -1', TRAIN + ['--seed', '-1'], r'--seed .* >= 0, got -1'),
+    ('--lr 0', TRAIN + ['--lr', '0'], r'--lr \(lr\) must be a finite '
+     r'number > 0, got 0.0'),
+    ('--lr nan', TRAIN + ['--lr', 'nan'], r'--lr .* got nan'),
+    ('--lambda 2', TRAIN + ['--lambda', '2'],
+     r'--lambda \(lam\) must be a number in \[0, 1\], got 2.0'),
+    ('--threads -1', TRAIN + ['--threads', '-1'],
+     r'--threads must be >= 0 .* got -1'),
+    ('--dropout 1.5', TRAIN + ['--dropout', '1.5'],
+     r'--dropout must lie in \[0, 1\), got 1.5'),
+    ('--ddp-timeout 0', TRAIN + ['--ddp-timeout', '0'],
+     r'--ddp-timeout must be a positive number'),
+    ('a batch larger than the training windows',
+     TRAIN + ['--batch-size', '1000'],
+     r'--batch-size 1000 is larger than the 220 training windows'),
+    ('--resume with --overwrite', TRAIN + ['--resume', '--overwrite'],
+     'contradict'),
+    # run directories and OS errors
+    ('--out naming a file', _data('data')[:-2] + ['{file}', '--no-progress'],
+     r'--out .*a_file: .*a_file is an existing file, not a directory'),
+    ('--out under a file', _data('data')[:-2] + ['{file}/run',
+                                                  '--no-progress'],
+     r'a_file is a file, so .*a_file/run cannot be created under it'),
+    ('train into a finished run', RESUME[:-1],
+     r'--out .*r is not empty \(it holds .*last.pt.*\); refusing to '
+     r'overwrite it: give --resume .* --overwrite'),
+    ('evaluate --out naming a file',
+     _evaluate('good_ckpt')[:-2] + ['{file}', '--no-pictures'],
+     r'--out .*a_file is an existing file'),
+    ('evaluate a directory as the checkpoint', _evaluate('dir'),
+     r'checkpoint .*a_dir is a directory, not a checkpoint file'),
+    ('evaluate on a directory as the data',
+     ['evaluate', '--checkpoint', '{good_ckpt}', '--data', '{dir}', '--out',
+      '{tmp}/o', '--no-pictures'], r'a_dir: is a directory'),
+    ('train on a directory as the data', _data('dir'),
+     r'a_dir: is a directory'),
+    # damaged checkpoints
+    ('evaluate a checkpoint with one flipped byte', _evaluate('flipped_ckpt'),
+     r'is corrupt: its content does not match the SHA-256 digest'),
+    ('evaluate integer weights', _evaluate('int_ckpt'),
+     r"tensor 'head.weight' has dtype torch.int64, expected torch.float32"),
+    ('evaluate NaN weights', _evaluate('nan_ckpt'),
+     r"'model.head.weight' holds NaN or inf"),
+    ('evaluate a negative BatchNorm variance', _evaluate('negvar_ckpt'),
+     r"running variance 'blocks.0.graph_mixing.bn1.running_var' has "
+     r"negative entries"),
+    ('evaluate a config asking for 10^9 layers', _evaluate('huge_ckpt'),
+     r"'layers' is 1000000000, expected 1 to 64"),
+    ('evaluate a tensor of the wrong shape', _evaluate('shape_ckpt'),
+     r"tensor 'head.weight' has shape \[3, 31\], expected \[3, 32\]"),
+    ('evaluate a checkpoint missing a tensor', _evaluate('missing_ckpt'),
+     r"missing 'head.bias'"),
+    ('evaluate weights whose activations overflow',
+     _evaluate('overflow_ckpt'), r'produced NaN or inf for \d+ of 80 poses'),
+    # resume
+    ('resume on other data', RESUME[:4] + ['{other}'] + RESUME[5:],
+     r'--resume: .*last.pt was trained on other data .* than --data '
+     r'.*other.npz'),
+    ('resume without the optimizer', _resume_from('no_optimizer_ckpt'),
+     r"cannot be resumed: it lacks the key 'optimizer'"),
+    ('resume with a string epoch', _resume_from('epoch_str_ckpt'),
+     r"key 'epoch' is a str, expected int"),
+    ('resume an optimizer of another model',
+     _resume_from('bad_optimizer_ckpt'),
+     r"key 'optimizer' does not fit this model"),
+    ('resume NaN weights', _resume_from('nan_ckpt'),
+     r"'model.head.weight' holds NaN or inf .* cannot be evaluated or "
+     r"resumed"),
+    ('resume a run with best.pt but no last.pt',
+     _resume_from('good_ckpt') + ['--drop-last'],
+     r'holds best.pt, log.csv but no last.pt to resume from'),
+    # prepared data: camera geometry, meta schema, splits
+    ('a resolution of 0', _data('res0'),
+     r"'camera_resolution' \[0, 1\] is \[1000, 0\], expected a positive"),
+    ('negative resolutions', _data('resneg'),
+     r"'camera_resolution' \[0, 0\] is \[-1000, -1002\]"),
+    ('all-zero rotations', _data('rot0'),
+     r"'camera_R' \[0, 0\] is not a rotation"),
+    ('mirrored rotations (det -1)', _data('mirror'),
+     r"'camera_R' \[0, 0\] is not a rotation .* det -1"),
+    ('a focal length of 0', _data('focal0'),
+     r"'camera_intrinsics' \[0, 0\] has focal lengths \[0.0, "),
+    ('train subjects = test subjects', _data('overlap'),
+     r"subjects \['S9'\] are both training and test subjects"),
+    ('meta fps a string', _data('fps_str'),
+     r"meta 'fps' must be a positive number, got '50'"),
+    ('meta sequences an object', _data('seq_dict'),
+     r"meta 'sequences' must be a list, got a dict"),
+    ('meta a list', _data('meta_list'),
+     r"key 'meta' must be a JSON object, got a list"),
+    ('meta nested 100000 deep', _data('meta_deep'),
+     r"key 'meta' is JSON nested too deeply"),
+    ('meta train_subjects a string', _data('subjects_str'),
+     r"meta 'train_subjects' must be a list of strings, got 'S1'"),
+    ('meta sequence length a string', _data('length_str'),
+     r"meta sequence 0: 'length' must be an integer >= 1, got '30'"),
+    ('meta naming an absent subject', _data('absent_subject'),
+     r"meta 'train_subjects' names \['S7'\], which no sequence has"),
+    # keypoint files
+    ('infer on JSON nested 100000 deep', ['infer', '{kpdeep}',
+                                          '--checkpoint', '{good_ckpt}', '-o',
+                                          '{tmp}/out.npz'],
+     'nested too deeply'),
+    ('infer on a directory', ['infer', '{dir}', '--checkpoint',
+                              '{good_ckpt}', '-o', '{tmp}/out.npz'],
+     r'keypoint file .*a_dir is a directory, not a file'),
+    ('infer with a directory as the checkpoint',
+     ['infer', '{kpbom}', '--checkpoint', '{dir}', '-o', '{tmp}/out.npz'],
+     r'checkpoint .*a_dir is a directory, not a checkpoint file'),
+]
+
 
 @pytest.mark.filterwarnings('ignore:reading')
 @pytest.mark.parametrize('name, argv, match', CLI_CASES,
                          ids=[c[0] for c in CLI_CASES])
-def test_cli_bad_inputs(name, argv, match, files, capsys):
-    argv = [a.format(**files) for a in argv]
+def test_cli_bad_inputs(name, argv, match, files, ckpts, capsys):
+    names = {**files, **ckpts}
+    argv = [a.format(**names) for a in argv]
+    run = files['tmp'] / 'r'  # a finished short run, resumed by some cases
+    shutil.copytree(ckpts['run'], run)
+    if '--use-last' in argv:  # its last.pt replaced by a damaged one
+        i = argv.index('--use-last')
+        shutil.copyfile(argv[i + 1], run / 'last.pt')
+        del argv[i:i + 2]
+    if '--drop-last' in argv:
+        argv.remove('--drop-last')
+        (run / 'last.pt').unlink()
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     assert cli(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith('error: ')
@@ -190,6 +455,8 @@ def test_cli_bad_inputs(name, argv, match, files, capsys):
         else []
     assert not [p for p in written if p.suffix in ('.npz', '.pt', '.tmp')]
     assert not (files['tmp'] / 'out.npz').exists()
+    after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    assert after == before  # a refused run leaves the old one as it was
 
 
 def test_unwritable_output_directory(files, tmp_path, capsys):

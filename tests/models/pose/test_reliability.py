@@ -1,5 +1,6 @@
 """Faults a long training run meets: SIGKILL at any moment (also inside a
 checkpoint write), a dead DDP peer, and a diverging loss."""
+import csv
 import os
 import random
 import signal
@@ -31,6 +32,14 @@ def train_command(data, out, epochs=4):
 def step_losses(out):
     state = load_checkpoint(Path(out) / 'last.pt')
     return state['step_losses'].tolist(), state['model']
+
+
+def logged_curve(out):
+    """What log.csv says about every epoch, less the throughput (which
+    depends on the machine): the curve a user plots."""
+    with open(Path(out) / 'log.csv') as f:
+        return [{k: v for k, v in row.items() if k != 'samples_per_s'}
+                for row in csv.DictReader(f)]
 
 
 def assert_only_complete_files(out):
@@ -96,6 +105,9 @@ def test_sigkill_at_random_points_then_resume_matches_an_unbroken_run(
     assert losses == expected  # bit-identical, step by step
     assert all(torch.equal(model[k], expected_model[k]) for k in model)
     assert not list(out.glob('.*.tmp'))
+    # the logged curve too: each epoch's mean loss covers all its steps,
+    # however many restarts happened inside the epoch
+    assert logged_curve(out) == logged_curve(reference)
 
 
 @pytest.mark.slow
@@ -136,6 +148,7 @@ def test_sigkill_inside_a_checkpoint_write(tmp_path, prepared_file):
     assert 'removed .last.pt.' in resumed.stdout
     assert not list(out.glob('.*.tmp'))
     assert step_losses(out)[0] == step_losses(reference)[0]
+    assert logged_curve(out) == logged_curve(reference)
 
 
 def _worker_pids(parent: int):
