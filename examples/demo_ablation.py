@@ -32,7 +32,7 @@ def run_one(name: str, extra, seed: int, epochs: int, out: Path):
     run_dir = out / f"{name.replace(' ', '_').strip('()')}-seed{seed}"
     cmd = [sys.executable, '-m', 'models.pose', 'train', '--preset', 'demo',
            '--epochs', str(epochs), '--seed', str(seed), '--threads', '1',
-           '--no-progress', '--out', str(run_dir), *extra]
+           '--no-progress', '--overwrite', '--out', str(run_dir), *extra]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
                    cwd=Path(__file__).resolve().parents[1])

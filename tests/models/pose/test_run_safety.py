@@ -286,7 +286,7 @@ def test_atomic_write_names_the_path_under_a_file(tmp_path):
         atomic_write(tmp_path / 'f' / 'sub' / 'x.txt', b'data')
 
 
-# -- 9. signals: saved, then a non-zero exit -----------------------------------
+# -- 9. signals: saved, then a non-zero exit ----------------------------------
 
 @pytest.mark.parametrize('signal_name, code', [('SIGTERM', 143),
                                                ('SIGINT', 130)])
@@ -322,7 +322,7 @@ def test_sigterm_to_the_process_exits_143_after_saving(tmp_path,
     load_checkpoint(out / 'last.pt')
 
 
-# -- 10. keypoint files --------------------------------------------------------
+# -- 10. keypoint files -------------------------------------------------------
 
 def test_a_utf8_bom_keypoint_file_is_read(tmp_path):
     doc = {'image_size': [1000, 1000], 'keypoints': [[[500, 400]] * 17] * 3}
