@@ -163,7 +163,9 @@ def test_mid_epoch_resume_logs_the_true_epoch_mean(tmp_path, prepared_file,
     capsys.readouterr()
     resumed = tiny(prepared_file, tmp_path / 'cut', epochs=2, resume=True)
     assert resumed['step_losses'] == full['step_losses']
-    for key in ('train_loss', 'test_mpjpe_mm', 'test_p_mpjpe_mm', 'lr'):
+    keys = [k for k in full['history'][0] if k != 'samples_per_s']
+    assert 'train_loss' in keys
+    for key in keys:
         assert [r[key] for r in resumed['history']] == \
             [r[key] for r in full['history']], key  # exact
         assert log_column(tmp_path / 'cut', key) == \
