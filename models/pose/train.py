@@ -416,8 +416,9 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
             f"--batch-size {cfg.batch_size} is larger than the "
             f"{len(train_set)} training windows of {data_path} (subjects "
             f"{', '.join(data.train_subjects) or 'none'}, stride "
-            f"{cfg.stride}, --val-fraction {cfg.val_fraction:g}): the last incomplete batch is dropped, so an "
-            f"epoch would take no step; use --batch-size "
+            f"{cfg.stride}, --val-fraction {cfg.val_fraction:g}): the last "
+            f"incomplete batch is dropped, so an epoch would take no step; "
+            f"use --batch-size "
             f"{max(len(train_set), 1)} or less")
 
     net: nn.Module = model
