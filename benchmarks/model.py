@@ -69,6 +69,12 @@ def _record(name: str, preset: Optional[str], mode: str,
 # GEMM rate
 # --------------------------------------------------------------------------
 
+def _gemm_size() -> int:
+    """Side of the square GEMM that measures the machine's rate: 2048, or
+    512 in a ``--smoke`` run (whose rates mean nothing anyway)."""
+    return 512 if common.smoke() else 2048
+
+
 def gemm_records(threads: int, quick: bool) -> List[Dict[str, Any]]:
     """fp32 2048^3 GEMM, a model-shaped fp32 GEMM and a model-shaped bf16
     GEMM. ``gemm_gflops`` counts 2 FLOPs per multiply-add."""
@@ -88,15 +94,18 @@ def gemm_records(threads: int, quick: bool) -> List[Dict[str, Any]]:
                                t, threads, shape=[m, k, n],
                                dtype=str(dtype).replace('torch.', '')))
 
-    one('GEMM fp32 2048x2048 @ 2048x2048', 2048, 2048, 2048, torch.float32,
-        runs)
+    n = _gemm_size()
+    one(f'GEMM fp32 {n}x{n} @ {n}x{n}', n, n, n, torch.float32, runs)
     if onednn_inference_available():
-        one('GEMM fp32 2048x2048 @ 2048x2048 oneDNN', 2048, 2048, 2048,
+        one(f'GEMM fp32 {n}x{n} @ {n}x{n} oneDNN', n, n, n,
             torch.float32, runs, _onednn_gemm)
-    rows = (64 if quick else 256) * 17
-    one(f'GEMM fp32 model shape [{rows},384] @ [384,1536]', rows, 384, 1536,
+    # the first WJ layer of paper-t1 (tiny's in a --smoke run)
+    rows, k, m = ((8 * 17, 32, 64) if common.smoke() else
+                  ((64 if quick else 256) * 17, 384, 1536))
+    one(f'GEMM fp32 model shape [{rows},{k}] @ [{k},{m}]', rows, k, m,
         torch.float32, runs)
-    one('GEMM bf16 model shape [1088,384] @ [384,1536]', 1088, 384, 1536,
+    rows = 8 * 17 if common.smoke() else 1088
+    one(f'GEMM bf16 model shape [{rows},{k}] @ [{k},{m}]', rows, k, m,
         torch.bfloat16, runs)
     return records
 
@@ -124,8 +133,9 @@ class LocalGemm:
         self.threads = threads
         self.min_run_time = 0.2 if quick else 0.4
         torch.manual_seed(0)
-        self.a = torch.randn(2048, 2048)
-        self.b = torch.randn(2048, 2048)
+        self.n = _gemm_size()
+        self.a = torch.randn(self.n, self.n)
+        self.b = torch.randn(self.n, self.n)
         self.readings: List[float] = []
         self.default_readings: List[float] = []
 
@@ -133,7 +143,7 @@ class LocalGemm:
         t = common.time_callable(lambda: fn(self.a, self.b), self.threads,
                                  min_run_time=self.min_run_time,
                                  min_samples=3, warmup=1, max_time=5.0)
-        return 2 * 2048**3 / t.median / 1e9
+        return 2 * self.n**3 / t.median / 1e9
 
     def measure(self) -> float:
         """The best rate now; the default ``F.linear``'s is kept in
@@ -458,14 +468,15 @@ def _measure_loader(PoseWindows, preset: str, batch: int, threads: int,
     from models.pose.model import preset_config
 
     cfg = preset_config(preset)
-    frames_per_seq = 2_000 if quick else 10_000
+    frames_per_seq = (200 if common.smoke() else 2_000 if quick else
+                      10_000)
     data = synthetic_prepared(num_subjects=2, sequences_per_subject=2,
                               frames=frames_per_seq, cameras=4)
     t0 = time.perf_counter()
     windows = PoseWindows(data, subjects=data.train_subjects,
                           joints=cfg.joints, frames=cfg.frames, source='gt')
     build_s = time.perf_counter() - t0
-    steps = 20 if quick else 100
+    steps = 3 if common.smoke() else 20 if quick else 100
 
     def epoch_slice():
         it = windows.iterate_batches(batch, shuffle=True, seed=0, epoch=0,
@@ -549,13 +560,18 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
     env = common.environment(threads)
     records = gemm_records(threads, quick)
     gemm = LocalGemm(threads, quick)
-    if quick:
+    ceiling_preset = 'paper-t1'
+    if common.smoke():  # the code paths and the files, in seconds
+        presets, batches = ['tiny'], [1, 8]
+        modes, train_batch = ['fp32', 'bf16'], 8
+        ceiling_preset = 'tiny'
+    elif quick:
         presets, batches = ['paper-t1'], [1, 64]
         modes, train_batch = ['fp32', 'bf16'], 32
     else:
         presets, batches = ['paper-t1', 'paper-t243', 'demo'], [1, 256, 1024]
         modes, train_batch = ['fp32', 'bf16', 'compile'], 256
-    records += ceiling_records('paper-t1', threads, gemm, quick)
+    records += ceiling_records(ceiling_preset, threads, gemm, quick)
     for preset in presets:
         records += inference_records(
             preset, batches, modes + ['fp32-unblocked', 'fp32-no-onednn'],
@@ -575,19 +591,20 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
                                     threads, gemm, quick)
     if quick:
         records.append(_record(
-            'torch.compile skipped (--quick)', None, 'compile', None, None,
-            None, None, threads=threads,
-            note='skipped in --quick: compiling the model takes about '
-            '15-20 s per inference graph and 45-50 s for the training graph '
-            'on 2 cores, more than the quick budget; the full run measures '
-            'it'))
+            'torch.compile skipped (--quick or --smoke)', None, 'compile',
+            None, None, None, None, threads=threads,
+            note='skipped in --quick and --smoke: compiling the model takes '
+            'about 15-20 s per inference graph and 45-50 s for the training '
+            'graph on 2 cores, more than the quick budget; the full run '
+            'measures it'))
     for label, found in (('best of default and oneDNN', gemm.readings),
                          ('default F.linear', gemm.default_readings)):
         readings = sorted(found)
         if not readings:
             continue
         records.append(_record(
-            f'GEMM fp32 2048^3 readings during the run, {label} (median)',
+            f'GEMM fp32 {gemm.n}^3 readings during the run, {label} '
+            f'(median)',
             None, 'gemm', None, None, None, readings[len(readings) // 2],
             threads=threads, readings_gflops=readings,
             min_gflops=readings[0], max_gflops=readings[-1],
@@ -617,7 +634,8 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
     gemm = [r for r in records if r['mode'] == 'gemm']
     lines += [f'**Timing.** {common.TIMING_METHOD}', '',
               '**Efficiency** = analytic multiply-adds per pose x 2 x poses/s '
-              '/ the best fp32 2048^3 GEMM rate (default `F.linear` or '
+              f'/ the best fp32 {_gemm_size()}^3 GEMM rate (default '
+              '`F.linear` or '
               'oneDNN, whichever is faster) measured right after that row '
               '(column `GEMM GFLOP/s`; the rate drifts on a shared machine); '
               '`eff. vs default GEMM` divides by the default `F.linear` rate '
@@ -713,7 +731,7 @@ def ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
          'unit'], rows))
     lines += ['', f"Ceiling: fp32 {c['ceiling_ms_per_pose_fp32']:.3f} ms per "
               f"pose = **{100 * c['efficiency']:.1f}%** of the best fp32 "
-              f"2048^3 GEMM rate ({c['gemm_gflops']:.1f} GFLOP/s, "
+              f"{_gemm_size()}^3 GEMM rate ({c['gemm_gflops']:.1f} GFLOP/s, "
               f"{c['macs_per_pose']:,} MACs per pose); bf16 "
               f"{c['ceiling_ms_per_pose_bf16']:.3f} ms per pose = "
               f"**x{c['bf16_speedup_ceiling']:.2f}** fp32's ceiling."]
