@@ -1,10 +1,10 @@
 """Command line: ``python -m models.pose <command> [options]``.
 
 Commands: ``train``, ``evaluate``, ``infer``, ``prepare-h36m``,
-``prepare-3dhp``, ``prepare-demo``, ``params``. ``--help`` on each lists its
-options. Expected failures (missing or malformed files, wrong shapes, a
-checkpoint of another model, a diverged run, a dead DDP peer) end with one
-``error:`` line and exit code 2.
+``prepare-3dhp``, ``prepare-demo``, ``params``, ``export``. ``--help`` on
+each lists its options. Expected failures (missing or malformed files,
+wrong shapes, a checkpoint of another model, a diverged run, a dead DDP
+peer) end with one ``error:`` line and exit code 2.
 """
 import argparse
 import importlib
@@ -28,6 +28,8 @@ COMMANDS = {
     'prepare-demo': ('models.pose.data.demo',
                      'build the built-in real mocap demo set'),
     'params': ('models.pose.params', 'parameter counts of every preset'),
+    'export': ('models.pose.export',
+               'ONNX file of a checkpoint, checked with ONNX Runtime'),
 }
 
 
