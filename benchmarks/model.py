@@ -22,6 +22,11 @@ rate of the machine.
   memory traffic, thin GEMMs and framework overhead are what lower it.
 * The data loader (``models.pose.data.loader.PoseWindows``) is measured
   beside the training step when that module exists.
+* ONNX Runtime: the same model exported by :mod:`models.pose.export` and
+  run by ``onnxruntime`` (CPU, the same thread count) at batch 1 (latency)
+  and the throughput batch, beside PyTorch's fp32 rows of the same run
+  (``ratio_to_pytorch_fp32``); skipped, with the extra to install named,
+  when ``onnx``/``onnxruntime`` are missing.
 """
 import math
 import time
@@ -428,6 +433,58 @@ def training_records(preset: str, batch: int, modes: List[str],
     return records
 
 
+def onnxruntime_records(preset: str, batches: List[int], threads: int,
+                        gemm: LocalGemm, quick: bool,
+                        pytorch: List[Dict[str, Any]]
+                        ) -> List[Dict[str, Any]]:
+    """The model exported to ONNX and run by ONNX Runtime, each batch
+    beside PyTorch's ``eval-fp32`` row of the same batch in ``pytorch``."""
+    from models.pose import export as onnx_export
+    from models.pose.model import MLPGraphWJ, preset_config
+
+    cfg = preset_config(preset)
+    macs = counting.analytic_macs_model(cfg)['total']
+    torch.manual_seed(0)
+    model = MLPGraphWJ(cfg).eval()
+    try:
+        predictor = onnx_export.OnnxPredictor(
+            onnx_export.export_bytes(model), threads=threads)
+    except onnx_export.MissingDependencyError as exc:
+        common.log(f'model: onnxruntime not measured: {exc}')
+        return [_record(f'{preset} eval onnxruntime skipped', preset,
+                        'eval-onnxruntime', None, None, None, None,
+                        threads=threads, note=f'skipped: {exc}')]
+    records = []
+    for batch in batches:
+        x, _ = _inputs(cfg, batch)
+        name = f'{preset} eval onnxruntime batch {batch}'
+        common.log(f'model: {name}')
+        t0 = time.perf_counter()
+        predictor(x)
+        first = time.perf_counter() - t0
+        t = common.time_callable(lambda x=x: predictor(x), threads,
+                                 **_settings(first, False, quick))
+        gemm_gflops = gemm.measure()
+        pps = batch / t.median
+        eff = macs * 2 * pps / (gemm_gflops * 1e9)
+        torch_pps = next((r['poses_per_s'] for r in pytorch
+                          if r['mode'] == 'eval-fp32' and
+                          r['preset'] == preset and r['batch'] == batch),
+                         None)
+        extra = {'first_call_s': first, 'macs_per_pose': macs,
+                 **gemm.extra(macs, pps), 'opset': onnx_export.OPSET,
+                 'ratio_to_pytorch_fp32':
+                     pps / torch_pps if torch_pps else None}
+        extra.update(_agreement(model, lambda x=x: predictor(x), x))
+        records.append(_record(name, preset, 'eval-onnxruntime', batch, pps,
+                               eff, gemm_gflops, t, threads, **extra))
+        ratio = extra['ratio_to_pytorch_fp32']
+        common.log(f'model:   {pps:,.0f} poses/s, efficiency '
+                   f'{100 * eff:.1f}% ({t.short()})' +
+                   (f', x{ratio:.2f} PyTorch fp32' if ratio else ''))
+    return records
+
+
 # --------------------------------------------------------------------------
 # data loader
 # --------------------------------------------------------------------------
@@ -576,6 +633,10 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
         records += inference_records(
             preset, batches, modes + ['fp32-unblocked', 'fp32-no-onednn'],
             threads, gemm, quick)
+        if preset != 'demo':  # ONNX Runtime at batch 1 and 256 (64, 8)
+            records += onnxruntime_records(
+                preset, [batches[0], batches[1]], threads, gemm, quick,
+                records)
         train_modes = modes
         if preset == 'paper-t243' and 'bf16' in modes:
             # a bf16 training step of batch 256 takes about 40 s on a CPU
@@ -687,9 +748,24 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
               '`models.pose.model.inference_blocking`); `fp32-unblocked` is '
               'the same model with the blocking off; `fp32-no-onednn` runs '
               'every GEMM through plain `F.linear` instead of oneDNN '
-              '(`pyg_wj.utils.onednn_inference`). `max diff / scale`: '
+              '(`pyg_wj.utils.onednn_inference`); `onnxruntime` runs the '
+              'model exported by `python -m models.pose export` (opset '
+              '17, traced on the plain path) in ONNX Runtime with the same '
+              'thread count. `max diff / scale`: '
               'largest absolute difference from the plain eager fp32 model '
               'over the largest output magnitude.']
+    ort = [r for r in records if r['mode'] == 'eval-onnxruntime' and
+           r['poses_per_s'] is not None]
+    if ort:
+        lines += ['', '## ONNX Runtime beside PyTorch fp32', '']
+        for r in ort:
+            ratio = r.get('ratio_to_pytorch_fp32')
+            lines.append(
+                f"* {r['preset']} batch {r['batch']}: "
+                f"{r['poses_per_s']:,.0f} poses/s, {r['median_ms']:.2f} ms "
+                f"per call"
+                + (f", **x{ratio:.2f}** PyTorch's fp32 rate in this run"
+                   if ratio else ''))
     lines += ['', '## Data loader', '']
     for r in records:
         if r['mode'] == 'loader':
@@ -749,7 +825,8 @@ def plot(records: List[Dict[str, Any]], path: Path) -> None:
     labels = [f"{r['preset']}\n{r['mode']} b{r['batch']}" for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(rows)), 4.5))
     colors = {'fp32': 'C0', 'bf16': 'C1', 'compile': 'C2',
-              'fp32-unblocked': 'C3', 'fp32-no-onednn': 'C4'}
+              'fp32-unblocked': 'C3', 'fp32-no-onednn': 'C4',
+              'onnxruntime': 'C5'}
     ax.bar(range(len(rows)), [100 * r['efficiency'] for r in rows],
            color=[colors.get(r['mode'].split('-', 1)[-1], 'C7')
                   for r in rows])

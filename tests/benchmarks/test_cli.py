@@ -6,6 +6,7 @@ timing, so it finishes in seconds however busy the machine is; the real
 timing runs (``--quick`` and full) are not part of the test suite. Timings
 are never asserted: they depend on the machine.
 """
+import importlib.util
 import json
 import math
 import os
@@ -151,6 +152,18 @@ def test_model_records_well_formed(smoke_run):
     assert loader
     assert all(r['poses_per_s'] is not None or 'TODO' in r['name']
                for r in loader)
+    # ONNX Runtime beside PyTorch at batch 1 and the throughput batch, or
+    # its skipping stated with the extra to install
+    ort = [r for r in records if r['mode'] == 'eval-onnxruntime']
+    assert ort
+    if all(importlib.util.find_spec(m) for m in ('onnx', 'onnxruntime')):
+        assert len(ort) == 2 and ort[0]['batch'] == 1
+        for r in ort:
+            assert r['poses_per_s'] > 0 and r['ratio_to_pytorch_fp32'] > 0
+            assert r['max_rel_diff_vs_eager'] <= 1e-4
+        assert 'ONNX Runtime beside PyTorch' in (out / 'model.md').read_text()
+    else:
+        assert all('.[onnx]' in r['note'] for r in ort)
     # compile is measured or its skipping is stated
     assert 'eval-compile' in modes or any(
         'compile' in r['name'] and 'skipped' in r['name'] for r in records)
