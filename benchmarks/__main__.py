@@ -1,5 +1,5 @@
-"""Command line: ``python -m benchmarks {flops,layer,model,all} [--quick]
-[--out DIR] [--threads N]``."""
+"""Command line: ``python -m benchmarks {flops,layer,model,all}
+[--quick | --smoke] [--out DIR] [--threads N]``."""
 import argparse
 import sys
 import time
@@ -18,9 +18,14 @@ def build_parser() -> argparse.ArgumentParser:
         '(and a .png where a picture helps).')
     parser.add_argument('suite', choices=SUITES + ('all', ),
                         help='which suite to run')
-    parser.add_argument('--quick', action='store_true',
-                        help='reduced sizes: all suites together finish in '
-                        'under 3 minutes on 2 cores (for CI and tests)')
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument('--quick', action='store_true',
+                      help='reduced sizes: all suites together take a few '
+                      'minutes on 2 idle cores')
+    size.add_argument('--smoke', action='store_true',
+                      help='tiny shapes and three calls per timing, for the '
+                      'tests: checks the code and the output files in '
+                      'seconds; its timings mean nothing')
     parser.add_argument('--out', type=Path, default=Path('bench-results'),
                         help='output directory (default: bench-results)')
     parser.add_argument('--threads', type=int, default=0,
@@ -29,16 +34,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Suites that need a package of the ``bench`` extra: (module, extra).
+NEEDS = {'flops': ('fvcore', 'bench')}
+
+
+def missing_extra(suites) -> Optional[str]:
+    """One line naming the extra to install, or ``None`` if nothing the
+    chosen suites import is missing."""
+    import importlib
+    for suite in suites:
+        module, extra = NEEDS.get(suite, (None, None))
+        if module is None:
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return (f'error: the {suite} suite needs {module}, which is not '
+                    f'installed; install the {extra!r} extra: '
+                    f'pip install -e ".[{extra}]"')
+    return None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    suites = SUITES if args.suite == 'all' else (args.suite, )
+    missing = missing_extra(suites)
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
     from benchmarks import _common as common
 
+    common.SMOKE = args.smoke
     threads = common.pin_threads(args.threads)
     # as the models.pose commands do, so the figures are what a user gets
     common.MALLOC_TUNED = keep_freed_memory()
-    suites = SUITES if args.suite == 'all' else (args.suite, )
+    size = 'smoke' if args.smoke else 'quick' if args.quick else 'full'
     common.log(f'benchmarks {", ".join(suites)}: {threads} torch thread(s), '
-               f'{"quick" if args.quick else "full"} run, output in '
+               f'{size} run, output in '
                f'{args.out}')
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -50,7 +82,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                        f'{"; ".join(busy)}')
         module = __import__(f'benchmarks.{suite}', fromlist=['run'])
         t0 = time.perf_counter()
-        module.run(args.out, quick=args.quick, threads=threads)
+        module.run(args.out, quick=args.quick or args.smoke, threads=threads)
         common.log(f'{suite}: done in {time.perf_counter() - t0:.1f} s')
     common.log(f'all done in {time.perf_counter() - start:.1f} s')
     return 0

@@ -77,6 +77,23 @@ def pin_threads(threads: Optional[int]) -> int:
 #: process (set by ``python -m benchmarks``).
 MALLOC_TUNED = False
 
+#: ``--smoke`` (set by ``python -m benchmarks``): tiny shapes, and every
+#: timing is :data:`SMOKE_SAMPLES` plain calls after one warm-up (no
+#: ``Timer`` block sizing, no retry, no garbage collection before a memory
+#: measurement), so a suite finishes in seconds whatever the machine's
+#: load. For the tests of the suites' code paths and output files only:
+#: its timings mean nothing. Suites see ``quick=True`` and ask
+#: :func:`smoke` for the tiny sizes.
+SMOKE = False
+
+#: Timed calls per measurement under :data:`SMOKE`.
+SMOKE_SAMPLES = 3
+
+
+def smoke() -> bool:
+    """Whether this is a ``--smoke`` run (see :data:`SMOKE`)."""
+    return SMOKE
+
 
 def environment(threads: int) -> Dict[str, Any]:
     """What a reader needs to compare two result files."""
@@ -235,8 +252,11 @@ def time_callable(fn: Callable[[], Any], threads: int,
     If other processes used more than :data:`CONTENTION_LIMIT` of the CPUs
     during the measurement, it is repeated up to ``retries`` times (unless
     it took over 10 s) and the least contended one is kept; its
-    ``contention`` says how clean it was.
+    ``contention`` says how clean it was. Under :data:`SMOKE`: at most one
+    warm-up, then :data:`SMOKE_SAMPLES` plain calls.
     """
+    if SMOKE:
+        return _smoke_timing(fn, min(warmup, 1))
     t0 = time.perf_counter()
     for _ in range(warmup):
         fn()
@@ -258,8 +278,8 @@ def time_callable(fn: Callable[[], Any], threads: int,
         if best is None or (contention or 0.0) < (best[1] or 0.0):
             best = (measurement, contention)
         if contention is None or contention <= CONTENTION_LIMIT or \
-                took > 10.0:  # quiet, unknown, or too slow to repeat
-            break
+                took > 10.0 or attempt == retries:
+            break  # quiet, unknown, too slow to repeat, or the last try
         time.sleep(2.0)  # let a transient burst of other work pass
     measurement, contention = best
     times = np.asarray(measurement.times, dtype=np.float64)
@@ -267,6 +287,23 @@ def time_callable(fn: Callable[[], Any], threads: int,
     return Timing(median=float(median), iqr=float(q75 - q25), q25=float(q25),
                   q75=float(q75), samples=int(times.size),
                   runs_per_sample=int(measurement.number_per_run),
+                  contention=contention)
+
+
+def _smoke_timing(fn: Callable[[], Any], warmup: int) -> Timing:
+    """A ``--smoke`` timing: a few plain calls, summarised as usual."""
+    for _ in range(warmup):
+        fn()
+    monitor = CpuMonitor().start()
+    times = []
+    for _ in range(SMOKE_SAMPLES):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    contention = monitor.stop()
+    q25, median, q75 = np.percentile(times, [25, 50, 75])
+    return Timing(median=float(median), iqr=float(q75 - q25), q25=float(q25),
+                  q75=float(q75), samples=len(times), runs_per_sample=1,
                   contention=contention)
 
 
@@ -291,7 +328,8 @@ def peak_allocated_bytes(fn: Callable[[], Any]) -> int:
     """
     from torch.profiler import ProfilerActivity, profile
 
-    gc.collect()
+    if not SMOKE:  # a full collection takes ~0.5 s once dynamo is loaded
+        gc.collect()
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True,
                  record_shapes=False, with_stack=False) as prof:
         fn()
@@ -432,4 +470,11 @@ def header_lines(title: str, env: Dict[str, Any], quick: bool) -> List[str]:
             f"thread(s)**; Python {env['python']}, torch {env['torch']}, "
             f"torch_geometric {env['torch_geometric']}; malloc "
             f"{malloc}"
-            f"{'; --quick run (reduced sizes)' if quick else ''}.*", '']
+            f"{_size_note(quick)}.*", '']
+
+
+def _size_note(quick: bool) -> str:
+    if SMOKE:
+        return ('; **--smoke run (tiny shapes, three calls per timing): '
+                'checks the code and the files, its timings mean nothing**')
+    return '; --quick run (reduced sizes)' if quick else ''

@@ -27,6 +27,7 @@ PAPER_TABLE4 = {  # (preset, joints) -> (params, FLOPs), paper Table 4
 FULL_PRESETS = ('paper-t1', 'paper-t9', 'paper-t27', 'paper-t81',
                 'paper-t243')
 QUICK_PRESETS = ('paper-t1', 'paper-t9')
+SMOKE_PRESETS = ('paper-t1', )  # the one Table 4 check needs
 VARIANTS = ('wj', 'gcn', 'mixer')
 
 
@@ -115,7 +116,8 @@ def layer_records(quick: bool) -> List[Dict[str, Any]]:
     add(f'DenseWJConv {shape} skeleton, pose config (omega=node, Q)',
         DenseWJConv(F_in, F_out, **pose_kw), (x, x, adj), 'dense')
 
-    n, e, c = (10_000, 100_000, 64) if quick else (100_000, 1_000_000, 64)
+    n, e, c = ((1_000, 5_000, 64) if common.smoke() else
+               (10_000, 100_000, 64) if quick else (100_000, 1_000_000, 64))
     gen = torch.Generator().manual_seed(0)
     graph = torch.randint(0, n, (2, e), generator=gen)
     xg = torch.randn(n, c, generator=gen)
@@ -226,7 +228,8 @@ def _why_paragraph(r: Dict[str, Any], parts: Dict[str, int]) -> str:
 
 def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
     env = common.environment(threads)
-    presets = QUICK_PRESETS if quick else FULL_PRESETS
+    presets = (SMOKE_PRESETS if common.smoke() else
+               QUICK_PRESETS if quick else FULL_PRESETS)
     variants = ('wj', ) if quick else VARIANTS
     records = []
     for preset in presets:

@@ -490,7 +490,12 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
 
 
 def _run(quick: bool, threads: int) -> List[Dict[str, Any]]:
-    if quick:
+    if common.smoke():
+        settings = Settings(min_run_time=0.01, min_samples=1, warmup=1,
+                            max_time=0.05)
+        skeleton_cases = [(4, 8)]
+        n, e = 500, 2_000
+    elif quick:
         settings = Settings(min_run_time=0.05, min_samples=3, warmup=1,
                             max_time=2.0)
         skeleton_cases = [(64, 64)]

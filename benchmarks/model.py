@@ -22,6 +22,11 @@ rate of the machine.
   memory traffic, thin GEMMs and framework overhead are what lower it.
 * The data loader (``models.pose.data.loader.PoseWindows``) is measured
   beside the training step when that module exists.
+* ONNX Runtime: the same model exported by :mod:`models.pose.export` and
+  run by ``onnxruntime`` (CPU, the same thread count) at batch 1 (latency)
+  and the throughput batch, beside PyTorch's fp32 rows of the same run
+  (``ratio_to_pytorch_fp32``); skipped, with the extra to install named,
+  when ``onnx``/``onnxruntime`` are missing.
 """
 import math
 import time
@@ -69,6 +74,12 @@ def _record(name: str, preset: Optional[str], mode: str,
 # GEMM rate
 # --------------------------------------------------------------------------
 
+def _gemm_size() -> int:
+    """Side of the square GEMM that measures the machine's rate: 2048, or
+    512 in a ``--smoke`` run (whose rates mean nothing anyway)."""
+    return 512 if common.smoke() else 2048
+
+
 def gemm_records(threads: int, quick: bool) -> List[Dict[str, Any]]:
     """fp32 2048^3 GEMM, a model-shaped fp32 GEMM and a model-shaped bf16
     GEMM. ``gemm_gflops`` counts 2 FLOPs per multiply-add."""
@@ -88,15 +99,18 @@ def gemm_records(threads: int, quick: bool) -> List[Dict[str, Any]]:
                                t, threads, shape=[m, k, n],
                                dtype=str(dtype).replace('torch.', '')))
 
-    one('GEMM fp32 2048x2048 @ 2048x2048', 2048, 2048, 2048, torch.float32,
-        runs)
+    n = _gemm_size()
+    one(f'GEMM fp32 {n}x{n} @ {n}x{n}', n, n, n, torch.float32, runs)
     if onednn_inference_available():
-        one('GEMM fp32 2048x2048 @ 2048x2048 oneDNN', 2048, 2048, 2048,
+        one(f'GEMM fp32 {n}x{n} @ {n}x{n} oneDNN', n, n, n,
             torch.float32, runs, _onednn_gemm)
-    rows = (64 if quick else 256) * 17
-    one(f'GEMM fp32 model shape [{rows},384] @ [384,1536]', rows, 384, 1536,
+    # the first WJ layer of paper-t1 (tiny's in a --smoke run)
+    rows, k, m = ((8 * 17, 32, 64) if common.smoke() else
+                  ((64 if quick else 256) * 17, 384, 1536))
+    one(f'GEMM fp32 model shape [{rows},{k}] @ [{k},{m}]', rows, k, m,
         torch.float32, runs)
-    one('GEMM bf16 model shape [1088,384] @ [384,1536]', 1088, 384, 1536,
+    rows = 8 * 17 if common.smoke() else 1088
+    one(f'GEMM bf16 model shape [{rows},{k}] @ [{k},{m}]', rows, k, m,
         torch.bfloat16, runs)
     return records
 
@@ -124,8 +138,9 @@ class LocalGemm:
         self.threads = threads
         self.min_run_time = 0.2 if quick else 0.4
         torch.manual_seed(0)
-        self.a = torch.randn(2048, 2048)
-        self.b = torch.randn(2048, 2048)
+        self.n = _gemm_size()
+        self.a = torch.randn(self.n, self.n)
+        self.b = torch.randn(self.n, self.n)
         self.readings: List[float] = []
         self.default_readings: List[float] = []
 
@@ -133,7 +148,7 @@ class LocalGemm:
         t = common.time_callable(lambda: fn(self.a, self.b), self.threads,
                                  min_run_time=self.min_run_time,
                                  min_samples=3, warmup=1, max_time=5.0)
-        return 2 * 2048**3 / t.median / 1e9
+        return 2 * self.n**3 / t.median / 1e9
 
     def measure(self) -> float:
         """The best rate now; the default ``F.linear``'s is kept in
@@ -418,6 +433,58 @@ def training_records(preset: str, batch: int, modes: List[str],
     return records
 
 
+def onnxruntime_records(preset: str, batches: List[int], threads: int,
+                        gemm: LocalGemm, quick: bool,
+                        pytorch: List[Dict[str, Any]]
+                        ) -> List[Dict[str, Any]]:
+    """The model exported to ONNX and run by ONNX Runtime, each batch
+    beside PyTorch's ``eval-fp32`` row of the same batch in ``pytorch``."""
+    from models.pose import export as onnx_export
+    from models.pose.model import MLPGraphWJ, preset_config
+
+    cfg = preset_config(preset)
+    macs = counting.analytic_macs_model(cfg)['total']
+    torch.manual_seed(0)
+    model = MLPGraphWJ(cfg).eval()
+    try:
+        predictor = onnx_export.OnnxPredictor(
+            onnx_export.export_bytes(model), threads=threads)
+    except onnx_export.MissingDependencyError as exc:
+        common.log(f'model: onnxruntime not measured: {exc}')
+        return [_record(f'{preset} eval onnxruntime skipped', preset,
+                        'eval-onnxruntime', None, None, None, None,
+                        threads=threads, note=f'skipped: {exc}')]
+    records = []
+    for batch in batches:
+        x, _ = _inputs(cfg, batch)
+        name = f'{preset} eval onnxruntime batch {batch}'
+        common.log(f'model: {name}')
+        t0 = time.perf_counter()
+        predictor(x)
+        first = time.perf_counter() - t0
+        t = common.time_callable(lambda x=x: predictor(x), threads,
+                                 **_settings(first, False, quick))
+        gemm_gflops = gemm.measure()
+        pps = batch / t.median
+        eff = macs * 2 * pps / (gemm_gflops * 1e9)
+        torch_pps = next((r['poses_per_s'] for r in pytorch
+                          if r['mode'] == 'eval-fp32' and
+                          r['preset'] == preset and r['batch'] == batch),
+                         None)
+        extra = {'first_call_s': first, 'macs_per_pose': macs,
+                 **gemm.extra(macs, pps), 'opset': onnx_export.OPSET,
+                 'ratio_to_pytorch_fp32':
+                     pps / torch_pps if torch_pps else None}
+        extra.update(_agreement(model, lambda x=x: predictor(x), x))
+        records.append(_record(name, preset, 'eval-onnxruntime', batch, pps,
+                               eff, gemm_gflops, t, threads, **extra))
+        ratio = extra['ratio_to_pytorch_fp32']
+        common.log(f'model:   {pps:,.0f} poses/s, efficiency '
+                   f'{100 * eff:.1f}% ({t.short()})' +
+                   (f', x{ratio:.2f} PyTorch fp32' if ratio else ''))
+    return records
+
+
 # --------------------------------------------------------------------------
 # data loader
 # --------------------------------------------------------------------------
@@ -458,14 +525,15 @@ def _measure_loader(PoseWindows, preset: str, batch: int, threads: int,
     from models.pose.model import preset_config
 
     cfg = preset_config(preset)
-    frames_per_seq = 2_000 if quick else 10_000
+    frames_per_seq = (200 if common.smoke() else 2_000 if quick else
+                      10_000)
     data = synthetic_prepared(num_subjects=2, sequences_per_subject=2,
                               frames=frames_per_seq, cameras=4)
     t0 = time.perf_counter()
     windows = PoseWindows(data, subjects=data.train_subjects,
                           joints=cfg.joints, frames=cfg.frames, source='gt')
     build_s = time.perf_counter() - t0
-    steps = 20 if quick else 100
+    steps = 3 if common.smoke() else 20 if quick else 100
 
     def epoch_slice():
         it = windows.iterate_batches(batch, shuffle=True, seed=0, epoch=0,
@@ -549,17 +617,26 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
     env = common.environment(threads)
     records = gemm_records(threads, quick)
     gemm = LocalGemm(threads, quick)
-    if quick:
+    ceiling_preset = 'paper-t1'
+    if common.smoke():  # the code paths and the files, in seconds
+        presets, batches = ['tiny'], [1, 8]
+        modes, train_batch = ['fp32', 'bf16'], 8
+        ceiling_preset = 'tiny'
+    elif quick:
         presets, batches = ['paper-t1'], [1, 64]
         modes, train_batch = ['fp32', 'bf16'], 32
     else:
         presets, batches = ['paper-t1', 'paper-t243', 'demo'], [1, 256, 1024]
         modes, train_batch = ['fp32', 'bf16', 'compile'], 256
-    records += ceiling_records('paper-t1', threads, gemm, quick)
+    records += ceiling_records(ceiling_preset, threads, gemm, quick)
     for preset in presets:
         records += inference_records(
             preset, batches, modes + ['fp32-unblocked', 'fp32-no-onednn'],
             threads, gemm, quick)
+        if preset != 'demo':  # ONNX Runtime at batch 1 and 256 (64, 8)
+            records += onnxruntime_records(
+                preset, [batches[0], batches[1]], threads, gemm, quick,
+                records)
         train_modes = modes
         if preset == 'paper-t243' and 'bf16' in modes:
             # a bf16 training step of batch 256 takes about 40 s on a CPU
@@ -575,19 +652,20 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
                                     threads, gemm, quick)
     if quick:
         records.append(_record(
-            'torch.compile skipped (--quick)', None, 'compile', None, None,
-            None, None, threads=threads,
-            note='skipped in --quick: compiling the model takes about '
-            '15-20 s per inference graph and 45-50 s for the training graph '
-            'on 2 cores, more than the quick budget; the full run measures '
-            'it'))
+            'torch.compile skipped (--quick or --smoke)', None, 'compile',
+            None, None, None, None, threads=threads,
+            note='skipped in --quick and --smoke: compiling the model takes '
+            'about 15-20 s per inference graph and 45-50 s for the training '
+            'graph on 2 cores, more than the quick budget; the full run '
+            'measures it'))
     for label, found in (('best of default and oneDNN', gemm.readings),
                          ('default F.linear', gemm.default_readings)):
         readings = sorted(found)
         if not readings:
             continue
         records.append(_record(
-            f'GEMM fp32 2048^3 readings during the run, {label} (median)',
+            f'GEMM fp32 {gemm.n}^3 readings during the run, {label} '
+            f'(median)',
             None, 'gemm', None, None, None, readings[len(readings) // 2],
             threads=threads, readings_gflops=readings,
             min_gflops=readings[0], max_gflops=readings[-1],
@@ -617,7 +695,8 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
     gemm = [r for r in records if r['mode'] == 'gemm']
     lines += [f'**Timing.** {common.TIMING_METHOD}', '',
               '**Efficiency** = analytic multiply-adds per pose x 2 x poses/s '
-              '/ the best fp32 2048^3 GEMM rate (default `F.linear` or '
+              f'/ the best fp32 {_gemm_size()}^3 GEMM rate (default '
+              '`F.linear` or '
               'oneDNN, whichever is faster) measured right after that row '
               '(column `GEMM GFLOP/s`; the rate drifts on a shared machine); '
               '`eff. vs default GEMM` divides by the default `F.linear` rate '
@@ -669,9 +748,24 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
               '`models.pose.model.inference_blocking`); `fp32-unblocked` is '
               'the same model with the blocking off; `fp32-no-onednn` runs '
               'every GEMM through plain `F.linear` instead of oneDNN '
-              '(`pyg_wj.utils.onednn_inference`). `max diff / scale`: '
+              '(`pyg_wj.utils.onednn_inference`); `onnxruntime` runs the '
+              'model exported by `python -m models.pose export` (opset '
+              '17, traced on the plain path) in ONNX Runtime with the same '
+              'thread count. `max diff / scale`: '
               'largest absolute difference from the plain eager fp32 model '
               'over the largest output magnitude.']
+    ort = [r for r in records if r['mode'] == 'eval-onnxruntime' and
+           r['poses_per_s'] is not None]
+    if ort:
+        lines += ['', '## ONNX Runtime beside PyTorch fp32', '']
+        for r in ort:
+            ratio = r.get('ratio_to_pytorch_fp32')
+            lines.append(
+                f"* {r['preset']} batch {r['batch']}: "
+                f"{r['poses_per_s']:,.0f} poses/s, {r['median_ms']:.2f} ms "
+                f"per call"
+                + (f", **x{ratio:.2f}** PyTorch's fp32 rate in this run"
+                   if ratio else ''))
     lines += ['', '## Data loader', '']
     for r in records:
         if r['mode'] == 'loader':
@@ -713,7 +807,7 @@ def ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
          'unit'], rows))
     lines += ['', f"Ceiling: fp32 {c['ceiling_ms_per_pose_fp32']:.3f} ms per "
               f"pose = **{100 * c['efficiency']:.1f}%** of the best fp32 "
-              f"2048^3 GEMM rate ({c['gemm_gflops']:.1f} GFLOP/s, "
+              f"{_gemm_size()}^3 GEMM rate ({c['gemm_gflops']:.1f} GFLOP/s, "
               f"{c['macs_per_pose']:,} MACs per pose); bf16 "
               f"{c['ceiling_ms_per_pose_bf16']:.3f} ms per pose = "
               f"**x{c['bf16_speedup_ceiling']:.2f}** fp32's ceiling."]
@@ -731,7 +825,8 @@ def plot(records: List[Dict[str, Any]], path: Path) -> None:
     labels = [f"{r['preset']}\n{r['mode']} b{r['batch']}" for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(rows)), 4.5))
     colors = {'fp32': 'C0', 'bf16': 'C1', 'compile': 'C2',
-              'fp32-unblocked': 'C3', 'fp32-no-onednn': 'C4'}
+              'fp32-unblocked': 'C3', 'fp32-no-onednn': 'C4',
+              'onnxruntime': 'C5'}
     ax.bar(range(len(rows)), [100 * r['efficiency'] for r in rows],
            color=[colors.get(r['mode'].split('-', 1)[-1], 'C7')
                   for r in rows])

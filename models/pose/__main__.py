@@ -1,13 +1,13 @@
 """Command line: ``python -m models.pose <command> [options]``.
 
 Commands: ``train``, ``evaluate``, ``infer``, ``prepare-h36m``,
-``prepare-3dhp``, ``prepare-demo``, ``params``. ``--help`` on each lists its
-options. Expected failures (missing or malformed files, wrong shapes, a
-checkpoint of another model, a diverged run, a dead DDP peer, a full disk,
-a run directory in use) end with one ``error:`` line and exit code 2. A
-training run stopped by SIGTERM or SIGINT saves ``last.pt`` and exits 143
-or 130 (128 + the signal's number), so ``train && evaluate`` and job
-schedulers see that it did not finish.
+``prepare-3dhp``, ``prepare-demo``, ``params``, ``export``. ``--help`` on
+each lists its options. Expected failures (missing or malformed files, wrong
+shapes, a checkpoint of another model, a diverged run, a dead DDP peer, a
+full disk, a run directory in use) end with one ``error:`` line and exit
+code 2. A training run stopped by SIGTERM or SIGINT saves ``last.pt`` and
+exits 143 or 130 (128 + the signal's number), so ``train && evaluate`` and
+job schedulers see that it did not finish.
 """
 import argparse
 import importlib
@@ -33,6 +33,8 @@ COMMANDS = {
     'prepare-demo': ('models.pose.data.demo',
                      'build the built-in real mocap demo set'),
     'params': ('models.pose.params', 'parameter counts of every preset'),
+    'export': ('models.pose.export',
+               'ONNX file of a checkpoint, checked with ONNX Runtime'),
 }
 
 
