@@ -154,12 +154,14 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
                         pictures: bool = True, stride: int = 1,
                         batch_size: int = 1024,
                         bf16: bool = False,
-                        val_fraction: float = 0.0) -> Dict[str, Any]:
+                        val_fraction: float = 0.0,
+                        onnx: Optional[Path] = None) -> Dict[str, Any]:
     """Evaluate on the held-out subjects; write JSON, Markdown, pictures.
     ``bf16`` runs the model under bfloat16 autocast (fast on CPUs with
     AVX-512 BF16 or AMX, and on GPUs). The baselines are fitted on the
     training subjects without the last ``val_fraction`` of every sequence
-    (the split the model was trained on)."""
+    (the split the model was trained on). ``onnx`` runs that exported file
+    with ONNX Runtime instead of the checkpoint's PyTorch weights."""
     from models.pose.checkpoint import load_for_inference
     from models.pose.data.format import load_prepared
     from models.pose.data.loader import PoseWindows
@@ -169,6 +171,12 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
         raise NotADirectoryError(f"--out {out_dir} is an existing file; "
                                  f"evaluate writes a directory of results")
     model, config = load_for_inference(checkpoint)
+    if onnx is not None:
+        if bf16:
+            raise ValueError('--bf16 does not apply to --onnx (ONNX Runtime '
+                             'runs the exported file in fp32)')
+        from models.pose.export import predictor_for
+        model = predictor_for(onnx, config)
     data = load_prepared(data_path)
     windows = PoseWindows(data, joints=config['joints'],
                           frames=config['frames'], source=source,
@@ -181,6 +189,7 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
         data, windows, config['joints'], source, val_fraction, pred * MM,
         target * MM)
     results.update(checkpoint=str(checkpoint), data=str(data_path),
+                   backend='onnxruntime' if onnx is not None else 'pytorch',
                    source=source, flip_test=flip_test, bf16=bf16,
                    subjects=list(data.test_subjects), model_config=config)
     print_results(results, f'Held-out subjects {", ".join(data.test_subjects)}'
@@ -241,6 +250,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--stride', type=int, default=1)
     parser.add_argument('--bf16', action='store_true',
                         help='run the model under bfloat16 autocast')
+    parser.add_argument('--onnx', type=Path, default=None, metavar='FILE',
+                        help='run this exported model (python -m models.pose'
+                        ' export) with ONNX Runtime instead of the '
+                        "checkpoint's PyTorch weights")
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
@@ -255,4 +268,5 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         args.out or Path(args.checkpoint).parent, source=source,
         flip_test=not args.no_flip_test, pictures=not args.no_pictures,
         stride=args.stride, bf16=args.bf16,
-        val_fraction=float(train_config.get('val_fraction', 0.0)))
+        val_fraction=float(train_config.get('val_fraction', 0.0)),
+        onnx=args.onnx)

@@ -188,6 +188,22 @@ class OnnxPredictor(nn.Module):
         return torch.from_numpy(out)
 
 
+def predictor_for(path: PathLike, config: Dict[str, Any],
+                  threads: int = 0) -> OnnxPredictor:
+    """``path`` loaded as an :class:`OnnxPredictor` for a model of
+    ``config`` (a checkpoint's ``model_config``): the file's window length
+    and joint count must match, else a ``ValueError`` names both."""
+    predictor = OnnxPredictor(path, threads)
+    want = (int(config['frames']), int(config['joints']))
+    if (predictor.frames, predictor.joints) != want:
+        raise ValueError(
+            f"{path} takes windows of {predictor.frames} frames and "
+            f"{predictor.joints} joints; the checkpoint's model takes "
+            f"{want[0]} frames and {want[1]} joints: export that checkpoint "
+            f"with 'python -m models.pose export'")
+    return predictor
+
+
 def parity(model: MLPGraphWJ, predictor: OnnxPredictor,
            batches: Sequence[int] = (1, 64), seed: int = 0
            ) -> Dict[str, Any]:

@@ -508,6 +508,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'file does not store them')
     parser.add_argument('--batch-size', type=int, default=256,
                         help='windows per forward pass (default 256)')
+    parser.add_argument('--onnx', type=Path, default=None, metavar='FILE',
+                        help='run this exported model (python -m models.pose'
+                        ' export) with ONNX Runtime instead of the '
+                        "checkpoint's PyTorch weights; the checkpoint still "
+                        'gives the configuration')
     parser.add_argument('--device', default='cpu',
                         help="torch device, e.g. cpu or cuda (default cpu)")
     parser.add_argument('--stills', type=int, default=0, metavar='N',
@@ -535,6 +540,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     for message in plausibility_warnings(data.keypoints, data.image_size):
         print(f'warning: {args.input}: {message}', file=sys.stderr)
     model, config = load_model(args.checkpoint, device)
+    if getattr(args, 'onnx', None) is not None:
+        from models.pose.export import predictor_for
+        model = predictor_for(args.onnx, config)
     frames = _config_int(config, 'frames', args.checkpoint)
     joints = _config_int(config, 'joints', args.checkpoint)
     skeleton = get_skeleton(joints)

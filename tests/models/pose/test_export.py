@@ -13,9 +13,6 @@ from models.pose.checkpoint import save_checkpoint
 from models.pose.model import MLPGraphWJ, preset_config
 from pyg_wj.utils import onednn_inference_available
 
-pytest.importorskip('onnx')
-pytest.importorskip('onnxruntime')
-
 VARIANTS = {'wj': {}, 'wj-authors-diagonal': {'authors_diagonal': True},
             'gcn': {'variant': 'gcn'}, 'mixer': {'variant': 'mixer'}}
 
@@ -150,3 +147,46 @@ def test_missing_extra_named(tmp_path, capsys, monkeypatch, module):
             ex.export_bytes(_model())
         else:
             ex.OnnxPredictor(b'')
+
+
+def test_evaluate_and_infer_through_onnxruntime(tmp_path, prepared_file):
+    """``evaluate --onnx`` and ``infer --onnx`` give the PyTorch numbers."""
+    import json
+
+    from models.pose.evaluate import evaluate_checkpoint
+    from models.pose.train import TrainConfig, train
+
+    train(preset_config('tiny'), TrainConfig(epochs=1, batch_size=16),
+          prepared_file, tmp_path / 'run', progress=False)
+    ckpt = tmp_path / 'run' / 'best.pt'
+    onnx_file = tmp_path / 'model.onnx'
+    assert main(['export', '--checkpoint', str(ckpt), '--out',
+                 str(onnx_file)]) == 0
+    kw = dict(pictures=False)
+    torch_run = evaluate_checkpoint(ckpt, prepared_file, tmp_path / 'pt', **kw)
+    ort_run = evaluate_checkpoint(ckpt, prepared_file, tmp_path / 'ort',
+                                  onnx=onnx_file, **kw)
+    assert ort_run['backend'] == 'onnxruntime'
+    for key in ('mpjpe', 'p_mpjpe'):
+        assert ort_run['average'][key] == pytest.approx(
+            torch_run['average'][key], abs=1e-3)  # millimetres
+    keypoints = tmp_path / 'kp.json'
+    keypoints.write_text(json.dumps({
+        'image_size': [1000, 1000],
+        'keypoints': np.random.default_rng(0).uniform(
+            300, 700, (6, 17, 2)).tolist()}))
+    outs = {}
+    for name, extra in (('pt', []), ('ort', ['--onnx', str(onnx_file)])):
+        out = tmp_path / f'{name}.npz'
+        assert main(['infer', str(keypoints), '--checkpoint', str(ckpt),
+                     '-o', str(out), *extra]) == 0
+        outs[name] = np.load(out)['poses_3d']
+    np.testing.assert_allclose(outs['ort'], outs['pt'], atol=1e-5)
+
+
+def test_onnx_file_of_another_model_is_refused(tmp_path, exported):
+    other = tmp_path / 'other.onnx'
+    other.write_bytes(exported['wj'][1])
+    config = dict(preset_config('tiny').to_dict(), frames=9)
+    with pytest.raises(ValueError, match='9 frames'):
+        ex.predictor_for(other, config)
