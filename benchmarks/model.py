@@ -34,6 +34,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -486,6 +487,52 @@ def onnxruntime_records(preset: str, batches: List[int], threads: int,
 
 
 # --------------------------------------------------------------------------
+# live streams: one pose per frame
+# --------------------------------------------------------------------------
+
+def streaming_records(preset: str, threads: int, gemm: 'LocalGemm',
+                      quick: bool) -> List[Dict[str, Any]]:
+    """Per-frame latency of :class:`models.pose.streaming.StreamingLifter`
+    (what a live application feels): p50 and p99 over a stream of
+    frames, each push one batch-1 forward pass plus the lifter's work."""
+    from models.pose.model import MLPGraphWJ, preset_config
+    from models.pose.streaming import StreamingLifter
+
+    cfg = preset_config(preset)
+    macs = counting.analytic_macs_model(cfg)['total']
+    torch.manual_seed(0)
+    model = MLPGraphWJ(cfg).eval()
+    frames = 30 if common.smoke() else (200 if quick else 1000)
+    rng = np.random.default_rng(0)
+    stream = rng.uniform(300, 700, (frames + 20, cfg.joints, 2))
+    lifter = StreamingLifter(model, cfg.frames, (1000, 1000))
+    for kp in stream[:20]:  # warm-up: allocator, kernels, the window
+        lifter.push(kp)
+    latencies = []
+    for kp in stream[20:]:
+        t0 = time.perf_counter()
+        lifter.push(kp)
+        latencies.append(time.perf_counter() - t0)
+    lat = np.sort(np.asarray(latencies))
+    p50, p99 = float(np.median(lat)), float(np.quantile(lat, 0.99))
+    gemm_gflops = gemm.measure()
+    pps = 1.0 / p50
+    eff = macs * 2 * pps / (gemm_gflops * 1e9)
+    common.log(f'model: {preset} streaming: p50 {1e3 * p50:.2f} ms, p99 '
+               f'{1e3 * p99:.2f} ms per frame ({frames} frames)')
+    return [_record(f'{preset} stream lookahead {lifter.lookahead}',
+                    preset, 'stream-fp32', 1, pps, eff, gemm_gflops,
+                    threads=threads, median_ms=1e3 * p50,
+                    iqr_ms=1e3 * float(np.quantile(lat, 0.75) -
+                                       np.quantile(lat, 0.25)),
+                    samples=frames, latency_p50_ms=1e3 * p50,
+                    latency_p99_ms=1e3 * p99, frames=frames,
+                    lookahead=lifter.lookahead, macs_per_pose=macs,
+                    note='one StreamingLifter.push per frame: a batch-1 '
+                    'forward pass plus the window bookkeeping')]
+
+
+# --------------------------------------------------------------------------
 # data loader
 # --------------------------------------------------------------------------
 
@@ -637,6 +684,8 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
             records += onnxruntime_records(
                 preset, [batches[0], batches[1]], threads, gemm, quick,
                 records)
+        if preset != 'demo':
+            records += streaming_records(preset, threads, gemm, quick)
         train_modes = modes
         if preset == 'paper-t243' and 'bf16' in modes:
             # a bf16 training step of batch 256 takes about 40 s on a CPU
@@ -766,6 +815,16 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                 f"per call"
                 + (f", **x{ratio:.2f}** PyTorch's fp32 rate in this run"
                    if ratio else ''))
+    stream = [r for r in records if r['mode'] == 'stream-fp32']
+    if stream:
+        lines += ['', '## Live streams: latency per frame', '',
+                  '`StreamingLifter.push`, one frame at a time (a batch-1 '
+                  'forward pass plus the window bookkeeping):', '']
+        for r in stream:
+            lines.append(
+                f"* {r['preset']}, lookahead {r['lookahead']}: p50 "
+                f"{r['latency_p50_ms']:.2f} ms, p99 "
+                f"{r['latency_p99_ms']:.2f} ms over {r['frames']} frames")
     lines += ['', '## Data loader', '']
     for r in records:
         if r['mode'] == 'loader':
