@@ -1,3 +1,4 @@
+import copy
 from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
@@ -12,7 +13,7 @@ from pyg_wj.utils.adjacency import (adjacency_diagonal, as_edge_index,
                                     edge_index_to_dense, jacobi_edges,
                                     normalize_edge_index)
 from pyg_wj.utils.validation import (check_initial_features,
-                                     check_node_features)
+                                     check_node_features, check_weight_values)
 
 
 class _Graph(NamedTuple):
@@ -27,6 +28,13 @@ class _Graph(NamedTuple):
     csr_transposed: Optional[Tensor]  # M^T, built for the first backward
     dense: Optional[Tensor]  # A_hat [N, N] for small graphs
     diagonal: Optional[Tensor]  # diag(A_hat) for the authors' variant
+
+    def __deepcopy__(self, memo) -> '_Graph':
+        # torch cannot deep-copy a sparse CSR tensor (no storage): clone it,
+        # so `best = copy.deepcopy(model)` works after a cached forward
+        return _Graph(*(copy.deepcopy(v, memo) if not isinstance(v, Tensor)
+                        or v.layout == torch.strided else v.clone()
+                        for v in self))
 
 
 class WJConv(WJParameters, MessagePassing):
@@ -110,16 +118,29 @@ class WJConv(WJParameters, MessagePassing):
                  alpha: float = 0.1, omega: Optional[str] = None,
                  num_nodes: Optional[int] = None, modulation: bool = False,
                  x0_channels: Optional[int] = None, cached: bool = False,
-                 normalize: bool = True, add_self_loops: bool = False,
-                 bias: bool = True, authors_diagonal: bool = False,
-                 dense_max_nodes: int = 64, **kwargs):
+                 normalize: bool = True,
+                 add_self_loops: Optional[bool] = None, bias: bool = True,
+                 authors_diagonal: bool = False, dense_max_nodes: int = 64,
+                 parametrization: Optional[str] = None, **kwargs):
+        flow = kwargs.get('flow', 'source_to_target')
+        if flow != 'source_to_target':
+            raise ValueError(f"WJConv supports flow='source_to_target' only, "
+                             f"got flow={flow!r}: pass edge_index.flip(0) "
+                             f"(or adj_t.t()) to reverse the edges instead")
+        if kwargs.get('aggr', 'add') not in ('add', 'sum'):
+            raise ValueError(f"WJConv aggregates with a weighted sum (the "
+                             f"normalised adjacency), got "
+                             f"aggr={kwargs['aggr']!r}")
         kwargs.setdefault('aggr', 'add')
         kwargs.setdefault('node_dim', -2)
         super().__init__(**kwargs)
         self._init_wj(in_channels, out_channels, alpha, omega, num_nodes,
-                      modulation, x0_channels, bias, authors_diagonal)
+                      modulation, x0_channels, bias, authors_diagonal,
+                      parametrization)
         self.cached = cached
         self.normalize = normalize
+        if add_self_loops is None:  # GCNConv's default on general graphs
+            add_self_loops = num_nodes is None
         self.add_self_loops = add_self_loops
         self.dense_max_nodes = dense_max_nodes
         self._cached_graph: Optional[_Graph] = None
@@ -152,7 +173,11 @@ class WJConv(WJParameters, MessagePassing):
                 feeds to the next layer as its initial features.
         """
         check_node_features(x, self.in_channels, 'x')
+        check_node_features(x_0, self.x0_channels, 'x_0')
+        if self.in_channels == -1 or self.x0_channels == -1:
+            self._materialize(x, x_0)
         check_initial_features(x_0, x, self.x0_channels, 'x_0')
+        self._check_dtype(x)
         num_nodes = x.size(-2)
         self._check_num_nodes(num_nodes)
         graph = self._graph(edge_index, edge_weight, num_nodes, x)
@@ -164,8 +189,9 @@ class WJConv(WJParameters, MessagePassing):
 
     def _graph(self, edge_index: Adj, edge_weight: OptTensor, num_nodes: int,
                x: Tensor) -> _Graph:
+        explain = bool(self._explain)  # edge masks need per-edge messages
         graph = self._cached_graph
-        if graph is not None:
+        if graph is not None and not explain:
             if graph.num_nodes != num_nodes:
                 raise ValueError(f"this layer cached a graph with "
                                  f"{graph.num_nodes} nodes (cached=True) but "
@@ -173,31 +199,40 @@ class WJConv(WJParameters, MessagePassing):
                                  f"with cached=False for changing graphs")
             return graph
         index, weight = as_edge_index(edge_index, edge_weight, num_nodes)
+        if weight is not None:
+            check_weight_values(weight, self.normalize)
         learn_weights = weight is not None and weight.requires_grad
+        # the graph in fp32 (fp64 for fp64 inputs), cast where it is used
+        dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         index, weight = normalize_edge_index(
             index, weight, num_nodes, self.normalize, self.add_self_loops,
-            symmetrize=self.modulation, dtype=x.dtype)
+            symmetrize=self.modulation, dtype=dtype)
+        c = self._self_coefficient
         if self.authors_diagonal:
             graph = _Graph(num_nodes, None, None, None, None, None,
                            adjacency_diagonal(index, weight, num_nodes))
-        elif learn_weights:
-            index, weight = jacobi_edges(index, weight, num_nodes, self.alpha)
-            graph = _Graph(num_nodes, index, weight, None, None, None, None)
+        elif learn_weights or explain:
+            # messages along the edges in their order (loops appended), so
+            # an explainer's edge mask lands on the edge it belongs to
+            graph = _Graph(num_nodes, index, weight * (1.0 - self.alpha),
+                           None, None, None, None)
         elif num_nodes <= self.dense_max_nodes:
             graph = _Graph(num_nodes, None, None, None, None,
                            edge_index_to_dense(index, weight, num_nodes),
                            None)
         else:
-            index, weight = jacobi_edges(index, weight, num_nodes, self.alpha)
+            index, weight = jacobi_edges(index, weight, num_nodes, self.alpha,
+                                         c)
             graph = _Graph(num_nodes, None, None,
                            edge_index_to_csr(index, weight, num_nodes), None,
                            None, None)
-        if self.cached and not learn_weights:
+        if self.cached and not learn_weights and not explain:
             self._cached_graph = graph
         return graph
 
     def _apply_jacobi(self, graph: _Graph, h: Tensor) -> Tensor:
-        r""":math:`M h = (1-\alpha)\check{A} h - h` (or its diagonal part)."""
+        r""":math:`C h = (1-\alpha)\check{A} h + c h` (or its diagonal
+        part), :math:`c` = :attr:`_self_coefficient`."""
         if graph.diagonal is not None:
             return self._jacobi_diagonal(graph.diagonal.to(h.dtype)) * h
         if graph.dense is not None:
@@ -205,18 +240,43 @@ class WJConv(WJParameters, MessagePassing):
                                 h)
         # propagate_type: (x: Tensor, edge_weight: OptTensor, adj: OptTensor)
         if graph.csr is not None:
+            # the CSR product (MKL) has no bf16/fp16 kernel: run it in fp32
+            hc = h if h.dtype in (torch.float32, torch.float64) else h.float()
             transposed = None
-            if h.requires_grad and torch.is_grad_enabled():
-                transposed = self._transposed_operator(graph).to(h.dtype)
-            out = self.propagate(graph.csr.to(h.dtype), x=h, edge_weight=None,
-                                 adj=transposed)
+            if hc.requires_grad and torch.is_grad_enabled():
+                transposed = self._transposed_operator(graph).to(hc.dtype)
+            out = self.propagate(graph.csr.to(hc.dtype), x=hc,
+                                 edge_weight=None, adj=transposed).to(h.dtype)
         else:
             out = self.propagate(graph.edge_index, x=h,
-                                 edge_weight=graph.edge_weight, adj=None)
+                                 edge_weight=graph.edge_weight.to(h.dtype),
+                                 adj=None)
+            c = self._self_coefficient
+            if c != 0.0:
+                out = out + h * c
         q = self.symmetric_modulation()
         if q is not None:
             out = out + torch.matmul(q.to(h.dtype) * (1.0 - self.alpha), h)
         return out
+
+    def explain_message(self, inputs: Tensor,
+                        dim_size: Optional[int]) -> Tensor:
+        """PyG's edge masking; with ``modulation=True`` the adjacency is
+        symmetrised, every edge sending both ways, and both messages of an
+        edge get its mask."""
+        if self.modulation:
+            first, second = inputs.chunk(2, dim=self.node_dim)
+            return torch.cat([super().explain_message(first, dim_size),
+                              super().explain_message(second, dim_size)],
+                             dim=self.node_dim)
+        return super().explain_message(inputs, dim_size)
+
+    def __prepare_scriptable__(self):
+        raise RuntimeError(
+            "WJConv does not support torch.jit.script (its input checks, "
+            "lazy sizes and cached graph forms are Python): use "
+            "torch.compile(conv) or torch.export instead, both of which are "
+            "tested")
 
     def _transposed_operator(self, graph: _Graph) -> Tensor:
         """``M^T`` in CSR, for the backward pass: built once per cached
