@@ -18,7 +18,8 @@ from torch_geometric.utils import (coalesce, is_torch_sparse_tensor, scatter,
 
 from pyg_wj.utils.validation import check_edge_index, check_edge_weight
 
-__all__ = ['as_edge_index', 'fill_self_loops', 'normalize_edge_index', 'jacobi_edges',
+__all__ = ['as_edge_index', 'fill_self_loops', 'normalize_edge_index',
+           'jacobi_edges',
            'edge_index_to_csr',
            'edge_index_to_dense', 'normalize_dense_adj', 'adjacency_diagonal']
 
@@ -45,8 +46,7 @@ def as_edge_index(adj: Tensor, edge_weight: Optional[Tensor],
         if edge_weight is not None:
             raise ValueError("'edge_weight' must be None when 'edge_index' is "
                              "a sparse tensor: its values are the weights")
-        index, value = to_edge_index(adj)  # rows are targets (adj_t)
-        return index.flip(0), value
+        return _sparse_to_edge_index(adj)
     if type(adj) is not Tensor:  # EdgeIndex and other Tensor subclasses
         size = getattr(adj, 'sparse_size', None)
         if callable(size):
@@ -89,6 +89,14 @@ def fill_self_loops(edge_index: Tensor, edge_weight: Tensor,
     edge_index = torch.cat([edge_index[:, keep], loops.expand(2, -1)], dim=1)
     edge_weight = torch.cat([edge_weight[keep], loop_weight])
     return edge_index, edge_weight
+
+
+@torch.compiler.disable
+def _sparse_to_edge_index(adj: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(edge_index, weight)`` of a ``torch.sparse`` ``adj_t`` (rows are
+    targets). Run eagerly: the compiler does not trace sparse layouts."""
+    index, value = to_edge_index(adj)
+    return index.flip(0).contiguous(), value.clone()
 
 
 def normalize_edge_index(

@@ -211,9 +211,12 @@ class WJConv(WJParameters, MessagePassing):
         if self.authors_diagonal:
             graph = _Graph(num_nodes, None, None, None, None, None,
                            adjacency_diagonal(index, weight, num_nodes))
-        elif learn_weights or explain:
+        elif (learn_weights or explain or
+              (num_nodes > self.dense_max_nodes and
+               torch.compiler.is_compiling())):
             # messages along the edges in their order (loops appended), so
-            # an explainer's edge mask lands on the edge it belongs to
+            # an explainer's edge mask lands on the edge it belongs to; a
+            # compiler traces this path (gather/scatter) instead of CSR
             graph = _Graph(num_nodes, index, weight * (1.0 - self.alpha),
                            None, None, None, None)
         elif num_nodes <= self.dense_max_nodes:
@@ -245,8 +248,11 @@ class WJConv(WJParameters, MessagePassing):
             transposed = None
             if hc.requires_grad and torch.is_grad_enabled():
                 transposed = self._transposed_operator(graph).to(hc.dtype)
-            out = self.propagate(graph.csr.to(hc.dtype), x=hc,
-                                 edge_weight=None, adj=transposed).to(h.dtype)
+            # (also under autocast, which would pick bf16 for it)
+            with torch.autocast(hc.device.type, enabled=False):
+                out = self.propagate(graph.csr.to(hc.dtype), x=hc,
+                                     edge_weight=None, adj=transposed)
+            out = out.to(h.dtype)
         else:
             out = self.propagate(graph.edge_index, x=h,
                                  edge_weight=graph.edge_weight.to(h.dtype),
