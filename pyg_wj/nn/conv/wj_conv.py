@@ -69,6 +69,32 @@ class WJConv(WJParameters, MessagePassing):
     (skeletons), a cached CSR sparse matmul otherwise, and per-edge
     messages only when :obj:`edge_weight` requires a gradient.
 
+    On general graphs (no :obj:`num_nodes`) the default is
+    :obj:`parametrization="tied"`: :math:`\mathbf{W}_1 = \mathbf{W}_2 =
+    \mathbf{W}` and :math:`\mathbf{\Omega} = 1` with self-loops, i.e.
+    :math:`(1-\alpha)\mathbf{\hat{A}}\mathbf{X}\mathbf{W} +
+    \alpha\mathbf{X}^{(0)}\mathbf{W}_3 + \mathbf{b}`, one plain Jacobi
+    step, which smooths like GCNConv. Eq. (6) with separate weights starts
+    (and stays) a negative Laplacian on such graphs, pushing a node away
+    from its neighbours; it measured no better than an MLP there (see the
+    node-classification benchmark in the docs). :obj:`"separate"` is
+    :math:`\mathbf{X}\mathbf{W}_s + \mathbf{\Omega}\odot((1-\alpha)
+    \check{\mathbf{A}}\mathbf{X}\mathbf{W}_2 + \alpha\mathbf{X}^{(0)}
+    \mathbf{W}_3) + \mathbf{b}`, the function set of eq. (6) (:math:`W_1 =
+    W_s + W_2 \operatorname{diag}\Omega`). Passing :obj:`num_nodes` (a fixed
+    skeleton) selects the paper's parametrisation, per-node
+    :math:`\mathbf{\Omega}` and no self-loops.
+
+    The normalisation is PyG's :func:`~torch_geometric.nn.conv.gcn_conv.
+    gcn_norm`: degrees are counted at the *target* node. Duplicate edges add
+    up (as in a sparse or dense adjacency), and with self-loops a node whose
+    summed loop weight is zero gets weight one. Only
+    :obj:`flow="source_to_target"` is supported (reverse a graph with
+    ``edge_index.flip(0)``); :obj:`in_channels=-1` is lazy. Explainers'
+    edge masks apply on every layout (the layer then passes per-edge
+    messages). ``torch.jit.script`` is not supported; ``torch.compile``
+    (also :obj:`fullgraph=True`) is.
+
     Args:
         in_channels (int): Size of each input sample.
         out_channels (int): Size of each output sample.
@@ -78,8 +104,8 @@ class WJConv(WJParameters, MessagePassing):
             :obj:`"node"` (``[num_nodes, out_channels]``, the paper's),
             :obj:`"channel"` (``[out_channels]``), :obj:`"scalar"` or
             :obj:`"none"` (:math:`\mathbf{\Omega} = 1`). (default:
-            :obj:`"node"` if :obj:`num_nodes` is given, else
-            :obj:`"channel"`)
+            :obj:`"node"` if :obj:`num_nodes` is given, else :obj:`"none"`
+            when tied and :obj:`"channel"` otherwise)
         num_nodes (int, optional): Number of nodes of the (fixed) graph;
             needed by :obj:`omega="node"` and :obj:`modulation=True`.
         modulation (bool, optional): Learn the adjacency modulation
@@ -93,7 +119,8 @@ class WJConv(WJParameters, MessagePassing):
             \mathbf{A}\mathbf{D}^{-1/2}`; set :obj:`False` to pass an
             adjacency that is already normalised. (default: :obj:`True`)
         add_self_loops (bool, optional): Add self-loops before normalising.
-            The paper does not. (default: :obj:`False`)
+            The paper does not. (default: :obj:`True` without
+            :obj:`num_nodes`, :obj:`False` with it)
         bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
         authors_diagonal (bool, optional): Reproduce the authors' public
             code, which multiplies each node by the *diagonal* of
@@ -101,6 +128,9 @@ class WJConv(WJParameters, MessagePassing):
             Only for comparisons. (default: :obj:`False`)
         dense_max_nodes (int, optional): Graphs with at most this many nodes
             aggregate with a dense matmul. (default: :obj:`64`)
+        parametrization (str, optional): :obj:`"paper"` (eq. 6),
+            :obj:`"separate"` or :obj:`"tied"`, see above. (default:
+            :obj:`"paper"` with :obj:`num_nodes`, else :obj:`"tied"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 

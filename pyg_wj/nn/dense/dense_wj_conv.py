@@ -46,12 +46,17 @@ class DenseWJConv(WJParameters, Module):
         normalize (bool, optional): Apply :math:`\mathbf{D}^{-1/2}
             \mathbf{A}\mathbf{D}^{-1/2}` (row sums as degrees).
             (default: :obj:`True`)
-        add_self_loops (bool, optional): Add self-loops before normalising.
-            (default: :obj:`False`)
+        add_self_loops (bool, optional): Add self-loops before normalising
+            (a zero diagonal entry becomes one). (default: :obj:`True`
+            without :obj:`num_nodes`, :obj:`False` with it)
         bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
         authors_diagonal (bool, optional): Use only the diagonal of
             :math:`\mathbf{\check{A}}`, as the authors' public code does.
             (default: :obj:`False`)
+        parametrization (str, optional): :obj:`"paper"`,
+            :obj:`"separate"` or :obj:`"tied"`, as in
+            :class:`~pyg_wj.nn.WJConv`. (default: :obj:`"paper"` with
+            :obj:`num_nodes`, else :obj:`"tied"`)
 
     Shapes:
         - **input:**
