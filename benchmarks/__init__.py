@@ -11,9 +11,12 @@ Suites (each writes ``<out>/<suite>.json``, ``.md`` and, where useful,
   a hand-written "sum of parts" reference measured in the same run;
 * ``model``: pose-model inference and training throughput in fp32, bf16
   autocast and ``torch.compile``, against the machine's measured GEMM rate;
-* ``all``: the three in turn.
+* ``node_classification``: test accuracy of WJConv's parametrisations
+  against PyG's GCNConv, GCN2Conv, GraphConv, SAGEConv and an MLP on graphs
+  that ship with PyG and scikit-learn, over seeds;
+* ``all``: the four in turn.
 
 The package is not installed with ``pyg_wj``; run it from the repository
 root.
 """
-SUITES = ('flops', 'layer', 'model')
+SUITES = ('flops', 'layer', 'model', 'node_classification')

@@ -221,7 +221,8 @@ def _free(op: str) -> Callable:
 #: Ops that do arithmetic element by element (one op per output element).
 ELEMENTWISE_OPS = (
     'add', 'add_', 'sub', 'sub_', 'rsub', 'mul', 'mul_', 'div', 'div_',
-    'addcmul', 'addcmul_', 'addcdiv', 'neg', 'pow', 'sqrt', 'rsqrt', 'exp',
+    'addcmul', 'addcmul_', 'addcdiv', 'neg', 'pow', 'pow_', 'sqrt', 'rsqrt',
+    'exp',
     'log', 'gelu', 'relu', 'relu_', 'sigmoid', 'tanh', 'clamp', 'clamp_',
     'clamp_min', 'isinf', 'isnan', 'logical_not', 'logical_not_', 'eq', 'ne',
     'gt', 'ge', 'lt', 'le', '__and__', 'bitwise_not', 'abs', 'where',

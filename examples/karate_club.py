@@ -24,9 +24,11 @@ from pyg_wj import WJConv
 class WJNet(torch.nn.Module):
     """Two WJ layers; both see the input features as initial features.
 
-    Omega is per channel (the default without ``num_nodes``): per-node
-    parameters of the paper's ``omega="node"`` only get a gradient at the 4
-    labelled nodes here, which measured worse (0.18 vs 0.36 mean accuracy).
+    The layers are built without ``num_nodes``, i.e. with the defaults for
+    general graphs (``parametrization='tied'``, ``omega='none'``,
+    self-loops), which smooth over the graph as GCNConv does; the paper's
+    eq. (6) parametrisation pushes a node away from its neighbours here
+    (see docs/wjconv.rst and ``python -m benchmarks node_classification``).
     """
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int,

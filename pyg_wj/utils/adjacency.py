@@ -12,13 +12,14 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch_geometric.utils import (add_remaining_self_loops, coalesce,
-                                   is_torch_sparse_tensor, scatter,
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import (coalesce, is_torch_sparse_tensor, scatter,
                                    to_edge_index)
 
 from pyg_wj.utils.validation import check_edge_index, check_edge_weight
 
-__all__ = ['as_edge_index', 'normalize_edge_index', 'jacobi_edges',
+__all__ = ['as_edge_index', 'fill_self_loops', 'normalize_edge_index',
+           'jacobi_edges',
            'edge_index_to_csr',
            'edge_index_to_dense', 'normalize_dense_adj', 'adjacency_diagonal']
 
@@ -45,8 +46,7 @@ def as_edge_index(adj: Tensor, edge_weight: Optional[Tensor],
         if edge_weight is not None:
             raise ValueError("'edge_weight' must be None when 'edge_index' is "
                              "a sparse tensor: its values are the weights")
-        index, value = to_edge_index(adj)  # rows are targets (adj_t)
-        return index.flip(0), value
+        return _sparse_to_edge_index(adj)
     if type(adj) is not Tensor:  # EdgeIndex and other Tensor subclasses
         size = getattr(adj, 'sparse_size', None)
         if callable(size):
@@ -60,7 +60,43 @@ def as_edge_index(adj: Tensor, edge_weight: Optional[Tensor],
         adj = as_tensor() if callable(as_tensor) else adj.as_subclass(Tensor)
     check_edge_index(adj, num_nodes)
     check_edge_weight(edge_weight, adj.size(1))
-    return adj, edge_weight
+    return adj.long(), edge_weight
+
+
+def fill_self_loops(edge_index: Tensor, edge_weight: Tensor,
+                    num_nodes: int) -> Tuple[Tensor, Tensor]:
+    r"""Self-loops by the rule all the WJ layouts share: the adjacency an
+    ``edge_index`` describes sums duplicate edges (as message passing, a
+    ``torch.sparse`` ``adj_t`` and a dense ``adj`` do), and a node whose
+    self-loop weight is then zero gets a loop of weight one; an existing
+    loop keeps its (summed) weight, as in PyG's
+    :func:`~torch_geometric.utils.add_remaining_self_loops`.
+
+    The layout is that of ``add_remaining_self_loops``: the non-loop edges
+    in their order, then one loop per node, ``0 .. N-1``, so explainers'
+    edge masks line up as they do for :class:`~torch_geometric.nn.GCNConv`.
+    (``add_remaining_self_loops`` itself keeps only one of several weighted
+    loops of a node, which a sparse or dense adjacency cannot express.)
+    """
+    row, col = edge_index[0], edge_index[1]
+    is_loop = row == col
+    loop_weight = scatter(edge_weight * is_loop.to(edge_weight.dtype), row,
+                          dim=0, dim_size=num_nodes, reduce='sum')
+    loop_weight = torch.where(loop_weight == 0,
+                              torch.ones_like(loop_weight), loop_weight)
+    keep = ~is_loop
+    loops = torch.arange(num_nodes, device=edge_index.device)
+    edge_index = torch.cat([edge_index[:, keep], loops.expand(2, -1)], dim=1)
+    edge_weight = torch.cat([edge_weight[keep], loop_weight])
+    return edge_index, edge_weight
+
+
+@torch.compiler.disable
+def _sparse_to_edge_index(adj: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(edge_index, weight)`` of a ``torch.sparse`` ``adj_t`` (rows are
+    targets). Run eagerly: the compiler does not trace sparse layouts."""
+    index, value = to_edge_index(adj)
+    return index.flip(0).contiguous(), value.clone()
 
 
 def normalize_edge_index(
@@ -72,11 +108,18 @@ def normalize_edge_index(
     symmetrize: bool = False,
     dtype: torch.dtype = torch.float,
 ) -> Tuple[Tensor, Tensor]:
-    r"""Weights of :math:`\hat{A} = D^{-1/2} A D^{-1/2}` per edge.
+    r"""Weights of :math:`\hat{A} = D^{-1/2} A D^{-1/2}` per edge, with
+    PyG's :func:`~torch_geometric.nn.conv.gcn_conv.gcn_norm`: the degree
+    :math:`d_i = \sum_j A_{ij}` is counted at the *target* node ``i`` of the
+    edges ``j -> i``. (On a directed chain ``0 -> 1 -> 2`` without
+    self-loops node 1 hears node 0, node 0 hears nobody.)
 
-    With ``symmetrize=True`` the result is :math:`(\hat{A} +
-    \hat{A}^\top)/2`, as the paper's adjacency modulation does; for an
-    undirected graph that leaves :math:`\hat{A}` unchanged.
+    Self-loops follow :func:`fill_self_loops`. The edges keep their order
+    (loops appended), so per-edge masks still apply. With
+    ``symmetrize=True`` the result is :math:`(\hat{A} + \hat{A}^\top)/2`,
+    as the paper's adjacency modulation does (the edges, then the same
+    edges reversed); for an undirected graph that leaves :math:`\hat{A}`
+    unchanged.
     """
     if edge_weight is None:
         edge_weight = torch.ones(edge_index.size(1), dtype=dtype,
@@ -84,33 +127,33 @@ def normalize_edge_index(
     else:
         edge_weight = edge_weight.to(dtype)
     if add_self_loops:
-        edge_index, edge_weight = add_remaining_self_loops(
-            edge_index, edge_weight, 1.0, num_nodes)
+        edge_index, edge_weight = fill_self_loops(edge_index, edge_weight,
+                                                  num_nodes)
     if normalize:
-        src, dst = edge_index[0], edge_index[1]
-        deg = scatter(edge_weight, dst, dim=0, dim_size=num_nodes,
-                      reduce='sum')
-        deg_inv_sqrt = deg.pow(-0.5)
-        deg_inv_sqrt = deg_inv_sqrt.masked_fill(torch.isinf(deg_inv_sqrt), 0.)
-        edge_weight = deg_inv_sqrt[src] * edge_weight * deg_inv_sqrt[dst]
+        edge_index, edge_weight = gcn_norm(edge_index, edge_weight,
+                                           num_nodes, add_self_loops=False)
     if symmetrize:
         edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
         edge_weight = torch.cat([edge_weight, edge_weight]) * 0.5
-    edge_index, edge_weight = coalesce(edge_index, edge_weight, num_nodes)
     return edge_index, edge_weight
 
 
 def jacobi_edges(edge_index: Tensor, edge_weight: Tensor, num_nodes: int,
-                 alpha: float) -> Tuple[Tensor, Tensor]:
-    r"""Edges of :math:`M = (1 - \alpha)\hat{A} - I`.
+                 alpha: float, self_coefficient: float = -1.0
+                 ) -> Tuple[Tensor, Tensor]:
+    r"""Edges of :math:`C = (1 - \alpha)\hat{A} + cI` (``c =
+    self_coefficient``; eq. (6) has :math:`c = -1`), coalesced.
 
-    One product with :math:`M` yields both the neighbour term and the
+    One product with :math:`C` yields both the neighbour term and the
     :math:`-H W_2` term of the WJ rule, so the layer makes a single pass.
     """
+    if self_coefficient == 0.0:
+        return coalesce(edge_index, edge_weight * (1.0 - alpha), num_nodes)
     loops = torch.arange(num_nodes, device=edge_index.device)
     index = torch.cat([edge_index, loops.expand(2, -1)], dim=1)
     weight = torch.cat([edge_weight * (1.0 - alpha),
-                        edge_weight.new_full((num_nodes, ), -1.0)])
+                        edge_weight.new_full((num_nodes, ),
+                                             self_coefficient)])
     return coalesce(index, weight, num_nodes)
 
 

@@ -10,7 +10,8 @@ import torch
 from torch import Tensor
 
 __all__ = ['check_node_features', 'check_initial_features',
-           'check_edge_index', 'check_edge_weight', 'check_dense_adj']
+           'check_edge_index', 'check_edge_weight', 'check_weight_values',
+           'check_dense_adj']
 
 
 def _shape(t: Tensor) -> str:
@@ -19,6 +20,13 @@ def _shape(t: Tensor) -> str:
 
 def check_node_features(x: Tensor, channels: int, name: str = 'x') -> None:
     """``x`` must be a floating tensor ``[*, num_nodes, channels]``."""
+    if isinstance(x, (tuple, list)):
+        raise TypeError(f"'{name}' must be a torch.Tensor [*, num_nodes, "
+                        f"{channels}], got a {type(x).__name__} (a bipartite "
+                        f"pair (x_src, x_dst), e.g. from to_hetero on an edge "
+                        f"type between two node types): the WJ rule mixes a "
+                        f"node with its own previous state, so source and "
+                        f"target must be one node set")
     if not isinstance(x, Tensor):
         raise TypeError(f"'{name}' must be a torch.Tensor, got "
                         f"{type(x).__name__}")
@@ -29,7 +37,7 @@ def check_node_features(x: Tensor, channels: int, name: str = 'x') -> None:
         raise ValueError(f"'{name}' must have shape [*, num_nodes, "
                          f"{channels}] (at least 2 dimensions), got shape "
                          f"{_shape(x)}")
-    if x.size(-1) != channels:
+    if channels != -1 and x.size(-1) != channels:
         raise ValueError(f"'{name}' must have {channels} channels in its last "
                          f"dimension, got shape {_shape(x)} (expected "
                          f"[*, num_nodes, {channels}])")
@@ -49,16 +57,24 @@ def check_initial_features(x_0: Tensor, x: Tensor, channels: int,
                         f"{x.dtype}; both must have the same dtype")
 
 
+def _eager() -> bool:
+    """Value checks (a host sync each) run in eager mode only: under
+    ``torch.compile`` they would break the graph, so, as PyG's
+    ``MessagePassing`` does for index ranges, they are skipped there."""
+    return not (torch.jit.is_scripting() or torch.compiler.is_compiling())
+
+
 def check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
-    """``edge_index`` must be an integer ``[2, num_edges]`` tensor whose
-    entries lie in ``[0, num_nodes)``."""
-    if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
-        raise TypeError(f"'edge_index' must be an integer tensor "
-                        f"(torch.long), got dtype {edge_index.dtype}")
+    """``edge_index`` must be a ``torch.long`` (or ``torch.int32``)
+    ``[2, num_edges]`` tensor whose entries lie in ``[0, num_nodes)``."""
+    if edge_index.dtype not in (torch.long, torch.int32):
+        raise TypeError(f"'edge_index' must be an integer tensor of dtype "
+                        f"torch.long (or torch.int32), got dtype "
+                        f"{edge_index.dtype}")
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
         raise ValueError(f"'edge_index' must have shape [2, num_edges], got "
                          f"{_shape(edge_index)}")
-    if edge_index.numel() > 0:
+    if edge_index.numel() > 0 and _eager():
         lo, hi = int(edge_index.min()), int(edge_index.max())
         if lo < 0 or hi >= num_nodes:
             raise ValueError(f"'edge_index' holds node indices in "
@@ -70,12 +86,36 @@ def check_edge_index(edge_index: Tensor, num_nodes: int) -> None:
 def check_edge_weight(edge_weight: Optional[Tensor], num_edges: int) -> None:
     if edge_weight is None:
         return
+    if not isinstance(edge_weight, Tensor):
+        raise TypeError(f"'edge_weight' must be a torch.Tensor [{num_edges}], "
+                        f"got {type(edge_weight).__name__}")
     if not edge_weight.is_floating_point():
         raise TypeError(f"'edge_weight' must be a floating-point tensor, got "
                         f"dtype {edge_weight.dtype}")
     if edge_weight.dim() != 1 or edge_weight.numel() != num_edges:
         raise ValueError(f"'edge_weight' must have shape [{num_edges}] (one "
                          f"weight per edge), got {_shape(edge_weight)}")
+
+
+def check_weight_values(weight: Tensor, normalize: bool,
+                        name: str = 'edge_weight') -> None:
+    """Edge weights (or a dense ``adj``) must be finite, and non-negative
+    when the layer normalises: :math:`D^{-1/2}` of a negative degree is
+    NaN. Eager mode only (see :func:`_eager`)."""
+    if weight.numel() == 0 or not _eager():
+        return
+    if not bool(torch.isfinite(weight.detach()).all()):
+        raise ValueError(f"'{name}' must be finite, got "
+                         f"{int((~torch.isfinite(weight)).sum())} NaN/inf "
+                         f"entries")
+    if normalize:
+        low = float(weight.detach().min())
+        if low < 0:
+            raise ValueError(f"'{name}' must be non-negative with "
+                             f"normalize=True (D^-1/2 of a negative degree "
+                             f"is NaN), got a minimum of {low:g}; pass "
+                             f"normalize=False with a weighting you "
+                             f"normalised yourself")
 
 
 def check_dense_adj(adj: Tensor, num_nodes: int,

@@ -31,7 +31,7 @@ def test_wj_model_learns_the_labelled_nodes(karate):
     model = karate.WJNet(34, 16, 4, 34)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     first = None
-    for _ in range(50):
+    for _ in range(100):
         opt.zero_grad()
         loss = F.cross_entropy(model(data.x, data.edge_index)[data.train_mask],
                                data.y[data.train_mask])

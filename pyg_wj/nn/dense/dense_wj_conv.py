@@ -7,7 +7,7 @@ from torch.nn import Module
 from pyg_wj.nn.wj_common import WJParameters
 from pyg_wj.utils.adjacency import normalize_dense_adj
 from pyg_wj.utils.validation import (check_dense_adj, check_initial_features,
-                                     check_node_features)
+                                     check_node_features, check_weight_values)
 
 
 class DenseWJConv(WJParameters, Module):
@@ -46,12 +46,17 @@ class DenseWJConv(WJParameters, Module):
         normalize (bool, optional): Apply :math:`\mathbf{D}^{-1/2}
             \mathbf{A}\mathbf{D}^{-1/2}` (row sums as degrees).
             (default: :obj:`True`)
-        add_self_loops (bool, optional): Add self-loops before normalising.
-            (default: :obj:`False`)
+        add_self_loops (bool, optional): Add self-loops before normalising
+            (a zero diagonal entry becomes one). (default: :obj:`True`
+            without :obj:`num_nodes`, :obj:`False` with it)
         bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
         authors_diagonal (bool, optional): Use only the diagonal of
             :math:`\mathbf{\check{A}}`, as the authors' public code does.
             (default: :obj:`False`)
+        parametrization (str, optional): :obj:`"paper"`,
+            :obj:`"separate"` or :obj:`"tied"`, as in
+            :class:`~pyg_wj.nn.WJConv`. (default: :obj:`"paper"` with
+            :obj:`num_nodes`, else :obj:`"tied"`)
 
     Shapes:
         - **input:**
@@ -66,13 +71,18 @@ class DenseWJConv(WJParameters, Module):
                  alpha: float = 0.1, omega: Optional[str] = None,
                  num_nodes: Optional[int] = None, modulation: bool = False,
                  x0_channels: Optional[int] = None, cached: bool = False,
-                 normalize: bool = True, add_self_loops: bool = False,
-                 bias: bool = True, authors_diagonal: bool = False):
+                 normalize: bool = True,
+                 add_self_loops: Optional[bool] = None, bias: bool = True,
+                 authors_diagonal: bool = False,
+                 parametrization: Optional[str] = None):
         super().__init__()
         self._init_wj(in_channels, out_channels, alpha, omega, num_nodes,
-                      modulation, x0_channels, bias, authors_diagonal)
+                      modulation, x0_channels, bias, authors_diagonal,
+                      parametrization)
         self.cached = cached
         self.normalize = normalize
+        if add_self_loops is None:
+            add_self_loops = num_nodes is None
         self.add_self_loops = add_self_loops
         self._cached_adj: Optional[Tensor] = None
         self.reset_parameters()
@@ -102,7 +112,11 @@ class DenseWJConv(WJParameters, Module):
                 :math:`\mathbf{X}^{(0)}\mathbf{W}_3`.
         """
         check_node_features(x, self.in_channels, 'x')
+        check_node_features(x_0, self.x0_channels, 'x_0')
+        if self.in_channels == -1 or self.x0_channels == -1:
+            self._materialize(x, x_0)
         check_initial_features(x_0, x, self.x0_channels, 'x_0')
+        self._check_dtype(x)
         num_nodes = x.size(-2)
         self._check_num_nodes(num_nodes)
         adj = self._normalized(adj, num_nodes, x)
@@ -131,7 +145,9 @@ class DenseWJConv(WJParameters, Module):
                                  f"(cached=True) but 'x' has {num_nodes}")
             return self._cached_adj
         check_dense_adj(adj, num_nodes, x.shape[:-2])
-        adj = normalize_dense_adj(adj.to(x.dtype), self.normalize,
+        check_weight_values(adj, self.normalize, 'adj')
+        dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        adj = normalize_dense_adj(adj.to(dtype), self.normalize,
                                   self.add_self_loops,
                                   symmetrize=self.modulation)
         if self.cached and adj.dim() == 2:

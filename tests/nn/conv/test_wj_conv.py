@@ -10,6 +10,7 @@ from torch_geometric.utils import to_torch_coo_tensor, to_torch_csr_tensor
 from pyg_wj import DenseWJConv, WJConv
 
 OMEGAS = ['node', 'channel', 'scalar', 'none']
+PARAMETRIZATIONS = ['paper', 'separate', 'tied']
 
 
 def random_graph(num_nodes=9, num_edges=24, seed=0):
@@ -47,7 +48,15 @@ def naive_wj(conv, x, x_0, edge_index, edge_weight=None):
     if conv.Q is not None:
         a = a + conv.Q.double()
         a = 0.5 * (a + a.t())
-    w1, w2, w3 = conv.W1.double(), conv.W2.double(), conv.W3.double()
+    # the parametrisations, read from the raw [W1 | W2] (or [W]) weight
+    weight = conv.lin.weight.double()
+    out_ch = conv.out_channels
+    if conv.parametrization == 'tied':
+        w1 = w2 = weight.t()
+    else:
+        w1, w2 = weight[:out_ch].t(), weight[out_ch:].t()
+    self_term = 0.0 if conv.parametrization == 'separate' else -1.0
+    w3 = conv.lin_initial.weight.double().t()
     omega = (torch.ones(()) if conv.omega is None else conv.omega).double()
     alpha = conv.alpha
     h2 = x @ w2
@@ -55,7 +64,7 @@ def naive_wj(conv, x, x_0, edge_index, edge_weight=None):
         neigh = a.diagonal().view(-1, 1) * h2
     else:
         neigh = torch.einsum('ij,...jc->...ic', a, h2)
-    out = (x @ w1 - omega * h2 + (1 - alpha) * omega * neigh +
+    out = (x @ w1 + self_term * omega * h2 + (1 - alpha) * omega * neigh +
            alpha * omega * (x_0 @ w3))
     if conv.bias is not None:
         out = out + conv.bias.double()
@@ -76,14 +85,17 @@ def randomize(conv, seed=1):
 @pytest.mark.parametrize('weighted', [False, True])
 @pytest.mark.parametrize('self_loops', [False, True])
 @pytest.mark.parametrize('dense_max_nodes', [0, 64])
+@pytest.mark.parametrize('parametrization', PARAMETRIZATIONS)
 def test_matches_naive_equation_6(omega, modulation, weighted, self_loops,
-                                  dense_max_nodes):
+                                  dense_max_nodes, parametrization,
+                                  torch_scatter):
     edge_index, edge_weight = random_graph()
     edge_weight = edge_weight if weighted else None
     conv = randomize(
         WJConv(5, 4, alpha=0.3, omega=omega, num_nodes=9,
                modulation=modulation, x0_channels=3,
-               add_self_loops=self_loops, dense_max_nodes=dense_max_nodes))
+               add_self_loops=self_loops, dense_max_nodes=dense_max_nodes,
+               parametrization=parametrization))
     x, x_0 = torch.randn(9, 5), torch.randn(9, 3)
     out = conv(x, x_0, edge_index, edge_weight)
     assert out.shape == (9, 4)
@@ -163,10 +175,11 @@ def test_more_leading_dims():
                                     edge_weight))
 
 
-def test_learnable_edge_weight_gets_gradient():
+@pytest.mark.parametrize('parametrization', PARAMETRIZATIONS)
+def test_learnable_edge_weight_gets_gradient(parametrization, torch_scatter):
     edge_index, edge_weight = random_graph()
     edge_weight = edge_weight.clone().requires_grad_()
-    conv = randomize(WJConv(4, 4))
+    conv = randomize(WJConv(4, 4, parametrization=parametrization))
     x = torch.randn(9, 4)
     out = conv(x, x, edge_index, edge_weight)
     torch.testing.assert_close(out.double(),
@@ -211,10 +224,12 @@ def test_permutation_equivariance():
 
 
 @pytest.mark.parametrize('dense_max_nodes', [0, 64])
-def test_gradcheck(dense_max_nodes):
+@pytest.mark.parametrize('parametrization', PARAMETRIZATIONS)
+def test_gradcheck(dense_max_nodes, parametrization):
     edge_index, edge_weight = random_graph(num_nodes=6, num_edges=10)
     conv = randomize(WJConv(3, 2, num_nodes=6, modulation=True,
-                            dense_max_nodes=dense_max_nodes)).double()
+                            dense_max_nodes=dense_max_nodes,
+                            parametrization=parametrization)).double()
     x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
     x_0 = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
     weight = edge_weight.double()
@@ -317,24 +332,33 @@ def test_return_x0_proj():
 
 
 def test_repr():
-    assert repr(WJConv(16, 32)) == "WJConv(16, 32, alpha=0.1, omega='channel')"
+    assert repr(WJConv(16, 32, omega='channel')) == (
+        "WJConv(16, 32, alpha=0.1, omega='channel')")
+    assert repr(WJConv(16, 32, omega='channel',
+                       parametrization='separate')) == (
+        "WJConv(16, 32, alpha=0.1, omega='channel', "
+        "parametrization='separate')")
     assert repr(WJConv(16, 32, num_nodes=17, modulation=True,
                        x0_channels=8)) == (
                            "WJConv(16, 32, alpha=0.1, omega='node', "
                            "x0_channels=8, num_nodes=17, modulation=True)")
 
 
-def test_jacobi_property_on_karate_club():
+@pytest.mark.parametrize('parametrization', ['paper', 'tied'])
+def test_jacobi_property_on_karate_club(parametrization):
     """With identity weights the layer is a weighted-Jacobi step, so
-    iterating it solves (I + sL) H = X (paper eq. 4; docs/wjconv.rst)."""
+    iterating it solves (I + sL) H = X (paper eq. 4; docs/wjconv.rst);
+    tied, W1 = W2 = I is the same step."""
     data = KarateClub()[0]
     n = data.num_nodes
     alpha, w = 0.25, 0.8
     conv = WJConv(n, n, alpha=alpha, omega='scalar', bias=False,
-                  dense_max_nodes=0).double()
+                  dense_max_nodes=0, add_self_loops=False,
+                  parametrization=parametrization).double()
     with torch.no_grad():
         eye = torch.eye(n, dtype=torch.float64)
-        conv.lin.weight.copy_(torch.cat([eye, eye]))
+        blocks = 1 if parametrization == 'tied' else 2
+        conv.lin.weight.copy_(torch.cat([eye] * blocks))
         conv.lin_initial.weight.copy_(eye)
         conv.omega.fill_(w)
     x_0 = torch.randn(n, n, dtype=torch.float64)

@@ -25,18 +25,24 @@ def randomized(module, seed=0):
 @pytest.mark.parametrize('omega', ['node', 'channel', 'scalar', 'none'])
 @pytest.mark.parametrize('modulation', [False, True])
 @pytest.mark.parametrize('authors_diagonal', [False, True])
-def test_matches_wj_conv(omega, modulation, authors_diagonal):
+@pytest.mark.parametrize('parametrization', ['paper', 'separate', 'tied'])
+@pytest.mark.parametrize('self_loops', [False, True])
+def test_matches_wj_conv(omega, modulation, authors_diagonal, parametrization,
+                         self_loops):
     adj = skeleton_adj()
+    adj[3, 3] = 0.5  # one existing self-loop
     edge_index = adj.nonzero().t().flip(0)
+    edge_weight = adj[edge_index[1], edge_index[0]]
     kwargs = dict(omega=omega, num_nodes=17, modulation=modulation,
-                  x0_channels=7, authors_diagonal=authors_diagonal)
+                  x0_channels=7, authors_diagonal=authors_diagonal,
+                  parametrization=parametrization, add_self_loops=self_loops)
     dense = randomized(DenseWJConv(8, 6, **kwargs))
     sparse = WJConv(8, 6, dense_max_nodes=0, **kwargs)
     sparse.load_state_dict(dense.state_dict())
     x, x_0 = torch.randn(4, 17, 8), torch.randn(4, 17, 7)
     torch.testing.assert_close(dense(x, x_0, adj),
-                               sparse(x, x_0, edge_index), atol=1e-5,
-                               rtol=1e-5)
+                               sparse(x, x_0, edge_index, edge_weight),
+                               atol=1e-5, rtol=1e-5)
 
 
 def test_mask_zeroes_masked_nodes():
