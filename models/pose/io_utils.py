@@ -45,19 +45,25 @@ def _directory_problem(path: Path) -> Union[str, None]:
     return None
 
 
+def _make_directory(directory: Path, prefix: str, failed: str) -> None:
+    """``mkdir -p directory``, or one error starting with ``prefix``: the
+    problem in the way, or ``failed`` and the OS's reason."""
+    problem = _directory_problem(directory)
+    if problem:
+        raise NotADirectoryError(f"{prefix}: {problem}")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise type(err)(f"{prefix}: {failed}: "
+                        f"{os_error_message(err)}") from None
+
+
 def ensure_directory(path: PathLike, what: str = 'directory') -> Path:
     """Create ``path`` (and parents) or raise one clear error naming the
     option ``what`` and the reason (a file in the way, no permission, a
     full disk)."""
     path = Path(path)
-    problem = _directory_problem(path)
-    if problem:
-        raise NotADirectoryError(f"{what} {path}: {problem}")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise type(err)(f"{what} {path}: cannot create the directory: "
-                        f"{os_error_message(err)}") from None
+    _make_directory(path, f"{what} {path}", 'cannot create the directory')
     return path
 
 
@@ -72,14 +78,8 @@ def atomic_write(path: PathLike, data: bytes) -> Path:
     directory = path.parent if str(path.parent) else Path('.')
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {path}: it is a directory")
-    problem = _directory_problem(directory)
-    if problem:
-        raise NotADirectoryError(f"cannot write {path}: {problem}")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise type(err)(f"cannot write {path}: cannot create its directory: "
-                        f"{os_error_message(err)}") from None
+    _make_directory(directory, f"cannot write {path}",
+                    'cannot create its directory')
     if not os.access(directory, os.W_OK):
         raise PermissionError(f"cannot write {path}: directory {directory} "
                               f"is not writable")

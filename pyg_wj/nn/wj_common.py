@@ -144,8 +144,8 @@ class WJParameters:
                 glorot(self.lin_initial.weight)
         self.in_channels = self.lin.weight.size(1)
         self.x0_channels = self.lin_initial.weight.size(1)
-        self.lin = _as_linear(self.lin)
-        self.lin_initial = _as_fused(self.lin_initial)
+        self.lin = _materialised(self.lin, Linear)
+        self.lin_initial = _materialised(self.lin_initial, FusedLinear)
 
     @property
     def W1(self) -> Tensor:
@@ -283,18 +283,11 @@ class WJParameters:
         return f'{self.__class__.__name__}({", ".join(parts)})'
 
 
-def _as_linear(module: torch.nn.Module) -> torch.nn.Module:
-    """A materialised ``LazyLinear`` as a plain ``Linear`` (same weight)."""
+def _materialised(module: torch.nn.Module, cls: type) -> torch.nn.Module:
+    """A materialised ``LazyLinear`` as a bias-free ``cls`` (``Linear`` or
+    ``FusedLinear``) sharing its weight; any other module unchanged."""
     if isinstance(module, LazyLinear):
-        out = Linear(module.in_features, module.out_features, bias=False)
-        out.weight = module.weight
-        return out
-    return module
-
-
-def _as_fused(module: torch.nn.Module) -> torch.nn.Module:
-    if isinstance(module, LazyLinear):
-        out = FusedLinear(module.in_features, module.out_features, bias=False)
+        out = cls(module.in_features, module.out_features, bias=False)
         out.weight = module.weight
         return out
     return module
