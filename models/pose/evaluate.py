@@ -107,20 +107,19 @@ def print_results(results: Dict[str, Any], title: str = '') -> None:
 
 
 def baseline_results(data, windows, joints: int, source: str,
-                     val_fraction: float, pred_mm: np.ndarray,
+                     val_fraction: float, model_average: Dict[str, float],
                      target_mm: np.ndarray) -> Dict[str, Any]:
-    """Averages of the model and of the baselines fitted on the training
-    part of ``data`` (the training subjects without their validation
-    tail), scored on ``windows`` like the model."""
-    from models.pose.baselines import fit_baselines
+    """Averages of the baselines fitted on the training part of ``data``
+    (the training subjects without their validation tail), scored on
+    ``windows`` like the model, whose ``model_average`` they are compared
+    with."""
+    from models.pose.baselines import LinearLift, fit_baselines
     from models.pose.data.loader import PoseWindows
 
     train_windows = PoseWindows(data, joints=joints, frames=1, source=source,
                                 subjects=data.train_subjects,
                                 portion=(0.0, 1.0 - val_fraction))
     inputs, _ = windows.centre_frames(np.arange(len(windows)))
-    model_avg = compute_results(pred_mm, target_mm,
-                                windows.actions)['average']
     out: Dict[str, Any] = {'fitted_on': {
         'subjects': list(data.train_subjects),
         'portion': [0.0, 1.0 - val_fraction],
@@ -129,8 +128,8 @@ def baseline_results(data, windows, joints: int, source: str,
         avg = compute_results(baseline.predict(inputs) * MM, target_mm,
                               windows.actions)['average']
         out['methods'][name] = avg
-    linear = out['methods']['linear 2D->3D']['mpjpe']
-    out['model_vs_linear_mpjpe'] = model_avg['mpjpe'] / linear
+    linear = out['methods'][LinearLift.name]['mpjpe']
+    out['model_vs_linear_mpjpe'] = model_average['mpjpe'] / linear
     return out
 
 
@@ -139,7 +138,8 @@ def format_baselines(results: Dict[str, Any]) -> str:
     actions) and MPJPE relative to the linear baseline."""
     rows = [('model', results['average'])]
     rows += list(results['baselines']['methods'].items())
-    linear = results['baselines']['methods']['linear 2D->3D']['mpjpe']
+    from models.pose.baselines import LinearLift
+    linear = results['baselines']['methods'][LinearLift.name]['mpjpe']
     width = max(len(name) for name, _ in rows)
     lines = [f"{'method'.ljust(width)}  MPJPE (mm)  P-MPJPE (mm)  "
              f"MPJPE / linear"]
@@ -186,8 +186,8 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     inputs, target = windows.get_batch(np.arange(len(windows)))
     results = compute_results(pred * MM, target * MM, windows.actions)
     results['baselines'] = baseline_results(
-        data, windows, config['joints'], source, val_fraction, pred * MM,
-        target * MM)
+        data, windows, config['joints'], source, val_fraction,
+        results['average'], target * MM)
     results.update(checkpoint=str(checkpoint), data=str(data_path),
                    backend='onnxruntime' if onnx is not None else 'pytorch',
                    source=source, flip_test=flip_test, bf16=bf16,

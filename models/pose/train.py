@@ -328,9 +328,6 @@ def _train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
     data_fingerprint = fingerprint(data)
     common = dict(joints=model_cfg.joints, frames=model_cfg.frames,
                   source=cfg.source)
-    if not 0.0 <= cfg.val_fraction < 1.0:
-        raise ValueError(f"--val-fraction must lie in [0, 1), got "
-                         f"{cfg.val_fraction}")
     keep = 1.0 - cfg.val_fraction
     train_set = PoseWindows(data, subjects=data.train_subjects,
                             stride=cfg.stride, portion=(0.0, keep), **common)
