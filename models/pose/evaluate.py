@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from models.pose import metrics
-from models.pose.io_utils import ensure_directory, write_text_atomic
+from models.pose.io_utils import (directory_problem, ensure_directory,
+                                   write_text_atomic)
 
 MM = 1000.0  # the data are in metres, the protocols in millimetres
 
@@ -167,9 +168,9 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     from models.pose.data.loader import PoseWindows
 
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(f"--out {out_dir} is an existing file; "
-                                 f"evaluate writes a directory of results")
+    problem = directory_problem(out_dir)  # before the model runs, not after
+    if problem:
+        raise NotADirectoryError(f"--out {out_dir}: {problem}")
     model, config = load_for_inference(checkpoint)
     if onnx is not None:
         if bf16:

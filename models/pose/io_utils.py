@@ -35,7 +35,7 @@ def os_error_message(err: OSError) -> str:
     return f"{err.filename}: {cause}" if err.filename else cause
 
 
-def _directory_problem(path: Path) -> Union[str, None]:
+def directory_problem(path: Path) -> Union[str, None]:
     """Why ``path`` cannot be (or become) a directory, or ``None``."""
     if path.exists() and not path.is_dir():
         return f"{path} is an existing file, not a directory"
@@ -48,7 +48,7 @@ def _directory_problem(path: Path) -> Union[str, None]:
 def _make_directory(directory: Path, prefix: str, failed: str) -> None:
     """``mkdir -p directory``, or one error starting with ``prefix``: the
     problem in the way, or ``failed`` and the OS's reason."""
-    problem = _directory_problem(directory)
+    problem = directory_problem(directory)
     if problem:
         raise NotADirectoryError(f"{prefix}: {problem}")
     try:
