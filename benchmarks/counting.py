@@ -4,7 +4,8 @@
    *every* operator the traced models use. fvcore's built-in handles are
    replaced where they are wrong or lump things together (fvcore 0.1.5,
    see ``docs/benchmarks.rst``: a broadcast ``matmul([N, N], [B, N, F])``
-   is counted as if ``B`` were 1, and norms are mixed in with the GEMMs). Multiply-accumulates (MACs) and
+   is counted as if ``B`` were 1, and norms are mixed in with the GEMMs).
+   Multiply-accumulates (MACs) and
    element-wise operations are returned as separate totals, and an
    operator without a handle is an error, never a silent zero.
 2. :func:`analytic_macs_model` / :func:`analytic_macs_wj_layer`: the same

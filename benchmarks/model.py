@@ -202,8 +202,7 @@ def ceiling_records(preset: str, threads: int, gemm: LocalGemm,
     combination, the 17 x 17 adjacency products, copies, Python) cost any
     time. Gives the efficiency ceiling of fp32 and the speed-up ceiling of
     bf16."""
-    from models.pose.model import (JointMixing, MLPGraphWJ,
-                                   preset_config)
+    from models.pose.model import JointMixing, MLPGraphWJ, preset_config
 
     cfg = preset_config(preset)
     block = MLPGraphWJ.inference_batch_block
@@ -331,9 +330,7 @@ def _agreement(plain, call, x) -> Dict[str, float]:
 def inference_records(preset: str, batches: List[int], modes: List[str],
                       threads: int, gemm: LocalGemm,
                       quick: bool) -> List[Dict[str, Any]]:
-    from models.pose.model import MLPGraphWJ, preset_config
-
-    from models.pose.model import inference_blocking
+    from models.pose.model import MLPGraphWJ, inference_blocking, preset_config
 
     cfg = preset_config(preset)
     macs = counting.analytic_macs_model(cfg)['total']
@@ -427,7 +424,8 @@ def training_records(preset: str, batch: int, modes: List[str],
         records.append(_record(
             name, preset, f'train-{mode}', batch, pps, eff, gemm_gflops, t,
             threads, first_call_s=first, macs_per_pose=macs,
-            **gemm.extra(macs, pps), note='forward + backward + AMSGrad step, loss eq. (11); MACs '
+            **gemm.extra(macs, pps),
+            note='forward + backward + AMSGrad step, loss eq. (11); MACs '
             'per pose = 3 x forward - embedding input gradient'))
         common.log(f'model:   {pps:,.0f} poses/s, efficiency '
                    f'{100 * eff:.1f}% ({t.short()})')
@@ -859,7 +857,8 @@ def ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
              'joints x joints adjacency products, copies and Python cost '
              'nothing.', '']
     rows = [[r['name'].split('part: ', 1)[-1], 'x'.join(map(str, r['shape'])),
-             f"{r['per_pose']:,}", f"{r['fp32_rate']:.1f} ({r['fp32_kernel']})",
+             f"{r['per_pose']:,}",
+             f"{r['fp32_rate']:.1f} ({r['fp32_kernel']})",
              f"{r['bf16_rate']:.1f}", r['unit']] for r in parts]
     lines.append(common.markdown_table(
         ['part', 'shape', 'per pose per block', 'fp32 rate', 'bf16 rate',

@@ -92,7 +92,8 @@ def train_and_test(model_cls, data, seed: int, epochs: int,
         model.train()
         opt.zero_grad()
         out = model(data.x, data.edge_index)
-        F.cross_entropy(out[data.train_mask], data.y[data.train_mask]).backward()
+        mask = data.train_mask
+        F.cross_entropy(out[mask], data.y[mask]).backward()
         opt.step()
     model.eval()
     with torch.no_grad():

@@ -1,4 +1,5 @@
-"""Evaluation: ``python -m models.pose evaluate --checkpoint runs/demo/best.pt``.
+"""Evaluation:
+``python -m models.pose evaluate --checkpoint runs/demo/best.pt``.
 
 Protocols of the field: MPJPE (#1), P-MPJPE (#2, similarity Procrustes) and
 N-MPJPE (scale only), in millimetres, averaged per action and then over
@@ -19,16 +20,20 @@ import torch
 from torch import nn
 
 from models.pose import metrics
-from models.pose.io_utils import (directory_problem, ensure_directory,
-                                   write_text_atomic)
+from models.pose.io_utils import (
+    directory_problem,
+    ensure_directory,
+    write_text_atomic,
+)
 
 MM = 1000.0  # the data are in metres, the protocols in millimetres
+CPU = torch.device('cpu')
 
 
 @torch.no_grad()
 def predict_windows(model: nn.Module, windows, batch_size: int = 1024,
                     flip_test: bool = True,
-                    device: torch.device = torch.device('cpu'),
+                    device: torch.device = CPU,
                     bf16: bool = False) -> np.ndarray:
     """Root-relative predictions ``[num_samples, J, 3]`` (metres, the root
     joint set to zero as in the targets) for every window, under bfloat16
@@ -56,7 +61,7 @@ def predict_windows(model: nn.Module, windows, batch_size: int = 1024,
 
 def evaluate_windows(model: nn.Module, windows, batch_size: int = 1024,
                      flip_test: bool = True,
-                     device: torch.device = torch.device('cpu')
+                     device: torch.device = CPU
                      ) -> Dict[str, Any]:
     """All metrics for ``model`` on a :class:`PoseWindows` set."""
     pred = predict_windows(model, windows, batch_size, flip_test, device)

@@ -70,8 +70,13 @@ from torch import nn
 
 from models.pose.camera import normalize_screen
 from models.pose.io_utils import atomic_write
-from models.pose.skeleton import (COCO_NAMES, JOINT_NAMES_17, coco_to_h36m,
-                                  get_skeleton, select_joints)
+from models.pose.skeleton import (
+    COCO_NAMES,
+    JOINT_NAMES_17,
+    coco_to_h36m,
+    get_skeleton,
+    select_joints,
+)
 
 ORDERS = ('h36m', 'coco')
 _JOINT_NAMES = {'h36m': JOINT_NAMES_17, 'coco': COCO_NAMES}

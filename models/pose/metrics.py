@@ -27,8 +27,7 @@ Conventions shared by every function here:
 """
 import math
 import re
-from typing import (Any, Dict, Iterable, List, Mapping, Sequence,
-                    Tuple, Union)
+from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 import torch

@@ -21,8 +21,7 @@ import io
 import os
 import tempfile
 from pathlib import Path
-from typing import (Any, List, Mapping, Optional, Sequence, Tuple,
-                    Union)
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from matplotlib import animation
@@ -31,9 +30,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers '3d')
 
-from models.pose.skeleton import Skeleton, get_skeleton
-
 from models.pose.io_utils import atomic_write
+from models.pose.skeleton import Skeleton, get_skeleton
 
 PathLike = Union[str, os.PathLike]
 

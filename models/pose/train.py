@@ -33,11 +33,19 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from models.pose.checkpoint import (CheckpointError, build_model,
-                                    load_checkpoint, save_checkpoint)
+from models.pose.checkpoint import (
+    CheckpointError,
+    build_model,
+    load_checkpoint,
+    save_checkpoint,
+)
 from models.pose.evaluate import evaluate_windows
-from models.pose.io_utils import (LOCK_NAME, RunDirectoryLock, atomic_write,
-                                  remove_stale_temporaries)
+from models.pose.io_utils import (
+    LOCK_NAME,
+    RunDirectoryLock,
+    atomic_write,
+    remove_stale_temporaries,
+)
 from models.pose.metrics import loss_eq11
 from models.pose.model import MLPGraphWJ, ModelConfig, preset_config
 

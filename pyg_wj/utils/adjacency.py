@@ -13,8 +13,12 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.utils import (coalesce, is_torch_sparse_tensor, scatter,
-                                   to_edge_index)
+from torch_geometric.utils import (
+    coalesce,
+    is_torch_sparse_tensor,
+    scatter,
+    to_edge_index,
+)
 
 from pyg_wj.utils.validation import check_edge_index, check_edge_weight
 

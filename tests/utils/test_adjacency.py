@@ -1,8 +1,13 @@
 import torch
 
-from pyg_wj.utils import (adjacency_diagonal, csr_matmul, edge_index_to_csr,
-                          edge_index_to_dense, normalize_dense_adj,
-                          normalize_edge_index)
+from pyg_wj.utils import (
+    adjacency_diagonal,
+    csr_matmul,
+    edge_index_to_csr,
+    edge_index_to_dense,
+    normalize_dense_adj,
+    normalize_edge_index,
+)
 
 
 def test_normalize_edge_index_matches_dense():

@@ -18,10 +18,17 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from models.pose.camera import (load_h36m_cameras, project_to_pixels,
-                                world_to_camera)
-from models.pose.data.format import (PreparedPoses, load_prepared, make_meta,
-                                     save_prepared)
+from models.pose.camera import (
+    load_h36m_cameras,
+    project_to_pixels,
+    world_to_camera,
+)
+from models.pose.data.format import (
+    PreparedPoses,
+    load_prepared,
+    make_meta,
+    save_prepared,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 #: Bumped whenever the way the demo set is built changes, so that an older

@@ -68,7 +68,8 @@ def prepare_h36m(path_3d: Path, paths_2d: Sequence[Path], out: Path,
     start = 0
     for subject in sorted(positions, key=lambda s: int(s[1:])):
         if subject not in cameras:
-            warnings.warn(f"{subject}: no calibration, skipped")
+            warnings.warn(f"{subject}: no calibration, skipped",
+                          stacklevel=2)
             continue
         for action in sorted(positions[subject]):
             pos = np.asarray(positions[subject][action], np.float32)

@@ -8,12 +8,20 @@ from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import spmm
 
 from pyg_wj.nn.wj_common import WJParameters
-from pyg_wj.utils.adjacency import (adjacency_diagonal, as_edge_index,
-                                    csr_matmul, edge_index_to_csr,
-                                    edge_index_to_dense, jacobi_edges,
-                                    normalize_edge_index)
-from pyg_wj.utils.validation import (check_initial_features,
-                                     check_node_features, check_weight_values)
+from pyg_wj.utils.adjacency import (
+    adjacency_diagonal,
+    as_edge_index,
+    csr_matmul,
+    edge_index_to_csr,
+    edge_index_to_dense,
+    jacobi_edges,
+    normalize_edge_index,
+)
+from pyg_wj.utils.validation import (
+    check_initial_features,
+    check_node_features,
+    check_weight_values,
+)
 
 
 class _Graph(NamedTuple):

@@ -6,8 +6,12 @@ from torch.nn import Module
 
 from pyg_wj.nn.wj_common import WJParameters
 from pyg_wj.utils.adjacency import normalize_dense_adj
-from pyg_wj.utils.validation import (check_dense_adj, check_initial_features,
-                                     check_node_features, check_weight_values)
+from pyg_wj.utils.validation import (
+    check_dense_adj,
+    check_initial_features,
+    check_node_features,
+    check_weight_values,
+)
 
 
 class DenseWJConv(WJParameters, Module):

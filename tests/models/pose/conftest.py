@@ -3,8 +3,11 @@ calibration and smooth synthetic joint tracks (fast, no download)."""
 import numpy as np
 import pytest
 
-from models.pose.camera import (load_h36m_cameras, project_to_pixels,
-                                world_to_camera)
+from models.pose.camera import (
+    load_h36m_cameras,
+    project_to_pixels,
+    world_to_camera,
+)
 from models.pose.data.format import PreparedPoses, make_meta, save_prepared
 
 

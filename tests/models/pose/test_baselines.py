@@ -64,9 +64,9 @@ def test_portions_split_sequences_without_sharing_a_frame(prepared):
 
 def test_evaluation_reports_baselines_beside_the_model(tmp_path,
                                                        prepared_file):
-    from models.pose.evaluate import evaluate_checkpoint, predict_windows
     from models.pose.checkpoint import load_for_inference
     from models.pose.data.format import load_prepared
+    from models.pose.evaluate import evaluate_checkpoint, predict_windows
     from models.pose.model import preset_config
     from models.pose.train import TrainConfig, train
 

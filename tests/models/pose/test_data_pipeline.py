@@ -1,13 +1,16 @@
-import pickle
-import zipfile
 
 import numpy as np
 import pytest
 import torch
 
-from models.pose.camera import (camera_to_world, load_h36m_cameras,
-                                normalize_screen, project_to_pixels,
-                                unnormalize_screen, world_to_camera)
+from models.pose.camera import (
+    camera_to_world,
+    load_h36m_cameras,
+    normalize_screen,
+    project_to_pixels,
+    unnormalize_screen,
+    world_to_camera,
+)
 from models.pose.data.format import load_prepared, save_prepared
 from models.pose.data.h36m import prepare_h36m
 from models.pose.data.loader import PoseWindows, flip_poses

@@ -70,6 +70,7 @@ def test_plain_path_traced_and_settings_restored(exported):
     """Only standard ONNX operators (no oneDNN or other custom op), and the
     process's inference settings come back after the export."""
     import onnx
+
     from models.pose.model import JointMixing
     _, data = exported['wj']
     domains = {n.domain for n in onnx.load_from_string(data).graph.node}

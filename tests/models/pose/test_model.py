@@ -1,8 +1,13 @@
 import pytest
 import torch
 
-from models.pose.model import (PRESETS, JointMixing, MLPGraphWJ,
-                               ModelConfig, preset_config)
+from models.pose.model import (
+    PRESETS,
+    JointMixing,
+    MLPGraphWJ,
+    ModelConfig,
+    preset_config,
+)
 
 
 @pytest.mark.parametrize('preset', sorted(PRESETS))
@@ -22,8 +27,8 @@ def test_output_shape(preset, joints, variant):
     ('paper-t1', 17, 5_425_020),
 ])
 def test_parameter_counts_match_the_paper(preset, joints, expected):
-    assert MLPGraphWJ(preset_config(preset,
-                                    joints=joints)).num_parameters() == expected
+    model = MLPGraphWJ(preset_config(preset, joints=joints))
+    assert model.num_parameters() == expected
 
 
 def test_authors_diagonal_changes_only_the_neighbour_term():

@@ -43,7 +43,7 @@ def test_draw_skeleton_colours_by_side():
     assert len(lines) == 16 + 1  # bones, then the joint markers
     colours = [ln.get_color() for ln in lines[:-1]]
     bones = H36M_17.edges.T
-    for (parent, child), colour in zip(bones, colours):
+    for (_, child), colour in zip(bones, colours):
         if child in H36M_17.left:
             assert colour == plots.LEFT_COLOUR
         elif child in H36M_17.right:

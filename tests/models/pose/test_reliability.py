@@ -68,16 +68,14 @@ def _wait_for_a_new_checkpoint(path: Path, proc, timeout=120.0):
 def test_sigkill_at_random_points_then_resume_matches_an_unbroken_run(
         tmp_path, prepared_file):
     reference = tmp_path / 'reference'
-    t0 = time.perf_counter()
     subprocess.run(train_command(prepared_file, reference), cwd=REPO,
                    env=ENV, check=True, capture_output=True, timeout=300)
-    duration = time.perf_counter() - t0
     expected, expected_model = step_losses(reference)
 
     out = tmp_path / 'killed'
     rng = random.Random(0)
     kills = 0
-    for attempt in range(60):
+    for _ in range(60):
         proc = subprocess.Popen(train_command(prepared_file, out), cwd=REPO,
                                 env=ENV, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)

@@ -17,11 +17,17 @@ import torch
 
 import models.pose.train as train_module
 from models.pose.__main__ import main as cli
-from models.pose.checkpoint import (CheckpointError, load_checkpoint,
-                                    state_digest)
+from models.pose.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    state_digest,
+)
 from models.pose.infer import load_keypoints
-from models.pose.io_utils import (RunDirectoryBusy, RunDirectoryLock,
-                                  atomic_write)
+from models.pose.io_utils import (
+    RunDirectoryBusy,
+    RunDirectoryLock,
+    atomic_write,
+)
 from models.pose.model import preset_config
 from models.pose.train import NonFiniteLossError, TrainConfig, train
 

@@ -6,12 +6,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.pose.checkpoint import (CheckpointError, load_checkpoint,
-                                    load_for_inference, save_checkpoint)
+from models.pose.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_for_inference,
+    save_checkpoint,
+)
 from models.pose.evaluate import evaluate_checkpoint
 from models.pose.model import MLPGraphWJ, preset_config
-from models.pose.train import (TrainConfig, lr_factor, lr_factor_at_step,
-                               train)
+from models.pose.train import TrainConfig, lr_factor, lr_factor_at_step, train
 
 REPO = Path(__file__).resolve().parents[3]
 

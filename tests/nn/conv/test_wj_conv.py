@@ -417,7 +417,8 @@ class TestBadInput:
         with pytest.raises(TypeError, match="'edge_index' must be an integer"):
             self.conv()(torch.randn(9, 4), torch.randn(9, 4),
                         self.edge_index.float())
-        with pytest.raises(ValueError, match=r"\[2, num_edges\], got \[3, 2\]"):
+        with pytest.raises(ValueError,
+                           match=r"\[2, num_edges\], got \[3, 2\]"):
             self.conv()(torch.randn(9, 4), torch.randn(9, 4),
                         torch.zeros(3, 2, dtype=torch.long))
         with pytest.raises(ValueError, match=r"'edge_weight' must have shape "

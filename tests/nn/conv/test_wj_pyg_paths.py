@@ -10,8 +10,11 @@ from torch_geometric.explain import Explainer, GNNExplainer
 from torch_geometric.explain.algorithm.utils import clear_masks, set_masks
 from torch_geometric.nn import GCNConv, to_hetero
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.utils import (coalesce, to_torch_coo_tensor,
-                                   to_torch_csr_tensor)
+from torch_geometric.utils import (
+    coalesce,
+    to_torch_coo_tensor,
+    to_torch_csr_tensor,
+)
 
 from pyg_wj import DenseWJConv, WJConv
 from pyg_wj.utils import normalize_edge_index
