@@ -73,7 +73,7 @@ def pin_threads(threads: Optional[int]) -> int:
     return torch.get_num_threads()
 
 
-#: Whether ``models.pose.runtime.keep_freed_memory`` took effect in this
+#: Whether ``models.pose.allocator.keep_freed_memory`` took effect in this
 #: process (set by ``python -m benchmarks``).
 MALLOC_TUNED = False
 
@@ -462,7 +462,7 @@ def fmt(value: Optional[float], digits: int = 2) -> Optional[str]:
 
 def header_lines(title: str, env: Dict[str, Any], quick: bool) -> List[str]:
     """Common head of every Markdown report."""
-    malloc = ('keeps freed memory (models.pose.runtime)'
+    malloc = ('keeps freed memory (models.pose.allocator)'
               if env.get('malloc_keeps_freed_memory') else 'default settings')
     return [f'# {title}', '',
             f"*{env['date']}; {env['cpu']} ({env['cpu_capability']}), "

@@ -17,8 +17,8 @@ import sys
 
 from torch.distributed import DistError
 
+from models.pose.allocator import keep_freed_memory
 from models.pose.io_utils import os_error_message
-from models.pose.runtime import keep_freed_memory
 from models.pose.train import NonFiniteLossError
 
 COMMANDS = {

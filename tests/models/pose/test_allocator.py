@@ -1,7 +1,7 @@
 import platform
 import sys
 
-from models.pose.runtime import keep_freed_memory
+from models.pose.allocator import keep_freed_memory
 
 
 def test_keep_freed_memory_takes_effect_on_glibc():

@@ -1,13 +1,12 @@
-"""Process-wide CPU memory settings for long inference and training runs.
+"""Process-wide settings of the C allocator (glibc ``malloc``) for long
+CPU inference and training runs.
 
 Every forward pass allocates activation buffers of several megabytes and
 frees them a moment later. glibc's ``malloc`` serves blocks that large with
 ``mmap`` and gives them back to the kernel on ``free``, so the next call
 takes a page fault for every 4 KiB of every buffer and has the kernel zero
 it. Keeping freed memory inside the process turns that into plain reuse
-(measured on 2 cores: ``paper-t1`` fp32 inference at batch 256 in fresh
-processes went from 513 to 661 poses/s, medians of 4 paired runs; see
-``docs/performance.rst``). The price is
+(``docs/performance.rst`` has the measured effect). The price is
 that the process keeps its peak heap instead of returning it, which is what
 a training or inference job wants anyway.
 """
