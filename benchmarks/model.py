@@ -271,6 +271,65 @@ def ceiling_records(preset: str, threads: int, gemm: LocalGemm,
     return records
 
 
+def _training_gemms(cfg, batch: int):
+    """Every GEMM of one training step of a ``wj`` mixer block as
+    ``(name, [m, k, n])`` of its forward: in training nothing is blocked,
+    so the graph mixing runs on ``batch x joints`` rows and the joint mixing
+    on ``batch x channels`` rows."""
+    J, Fc, R = cfg.joints, cfg.channels, cfg.hidden
+    rows, joint_rows = batch * J, batch * Fc
+    return [('WJ 1 x [W1|W2]', (rows, Fc, 2 * R)),
+            ('WJ 1 x0 W3', (rows, Fc, R)),
+            ('WJ 2 x [W1|W2]', (rows, R, 2 * Fc)),
+            ('WJ 2 x0 W3', (rows, R, Fc)),
+            ('joint fc1 (K = joints)', (joint_rows, J, Fc)),
+            ('joint fc2 (N = joints)', (joint_rows, Fc, J))]
+
+
+def training_ceiling_records(preset: str, batch: int, threads: int,
+                             quick: bool) -> List[Dict[str, Any]]:
+    """The training step's GEMMs timed alone, fp32: each forward GEMM
+    ``[m, k] x [k, n]`` and its two backward GEMMs, the input gradient
+    ``[m, n] x [n, k]`` and the weight gradient ``[n, m] x [m, k]``. Their
+    sum over the blocks is the fastest a step could run if everything else
+    (GELU, dropout, norms, the adjacency products, the loss, the optimizer,
+    autograd's bookkeeping) cost nothing: the denominator of
+    ``share_of_parts_ceiling`` in the training rows."""
+    from models.pose.model import preset_config
+
+    cfg = preset_config(preset)
+    runs = dict(min_run_time=0.1 if quick else 0.3, min_samples=3, warmup=1,
+                max_time=5.0)
+    torch.manual_seed(0)
+    records, step_s = [], 0.0
+    for name, (m, k, n) in _training_gemms(cfg, batch):
+        a, w, grad = torch.randn(m, k), torch.randn(n, k), torch.randn(m, n)
+        products = {'forward': (a, w.t()), 'input grad': (grad, w),
+                    'weight grad': (grad.t(), a)}
+        times = {key: common.time_callable(
+                     lambda x=x, y=y: torch.mm(x, y), threads, **runs).median
+                 for key, (x, y) in products.items()}
+        part_s = sum(times.values())
+        step_s += cfg.layers * part_s
+        records.append(_record(
+            f'{preset} training part: {name}', preset, 'train-part', batch,
+            None, None, None, threads=threads, shape=[m, k, n],
+            **{f'{key.replace(" ", "_")}_ms': 1e3 * t
+               for key, t in times.items()},
+            gflops=3 * 2 * m * k * n / part_s / 1e9))
+        common.log(f'model: training part {name} {[m, k, n]}: '
+                   f'{1e3 * part_s:.1f} ms for forward + backward')
+    records.append(_record(
+        f'{preset} training ceiling from the parts', preset,
+        'train-ceiling', batch, batch / step_s, None, None, threads=threads,
+        ceiling_step_ms=1e3 * step_s,
+        note='forward + backward GEMMs timed alone, everything else free'))
+    common.log(f'model: {preset} training ceiling from the parts: '
+               f'{1e3 * step_s:.0f} ms per step of {batch} = '
+               f'{batch / step_s:,.0f} poses/s')
+    return records
+
+
 # --------------------------------------------------------------------------
 # inference and training
 # --------------------------------------------------------------------------
@@ -384,9 +443,21 @@ def inference_records(preset: str, batches: List[int], modes: List[str],
     return records
 
 
+def _use_torch_dropout(model: torch.nn.Module) -> None:
+    """Swap every FastDropout of ``model`` for the ``nn.Dropout`` it
+    replaced."""
+    from models.pose.dropout import FastDropout
+
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, FastDropout):
+                setattr(module, name, torch.nn.Dropout(child.p))
+
+
 def training_records(preset: str, batch: int, modes: List[str],
-                     threads: int, gemm: LocalGemm,
-                     quick: bool) -> List[Dict[str, Any]]:
+                     threads: int, gemm: LocalGemm, quick: bool,
+                     ceiling_poses_per_s: Optional[float] = None
+                     ) -> List[Dict[str, Any]]:
     from models.pose.model import MLPGraphWJ, preset_config
 
     cfg = preset_config(preset)
@@ -396,6 +467,9 @@ def training_records(preset: str, batch: int, modes: List[str],
     for mode in modes:
         torch.manual_seed(0)
         model = MLPGraphWJ(cfg).train()
+        if mode == 'fp32-torch-dropout':
+            # the step as it was before FastDropout: nn.Dropout's masks
+            _use_torch_dropout(model)
         net = _compile(model) if mode == 'compile' else model
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3,
                                      amsgrad=True)
@@ -421,14 +495,20 @@ def training_records(preset: str, batch: int, modes: List[str],
         gemm_gflops = gemm.measure()
         pps = batch / t.median
         eff = macs * 2 * pps / (gemm_gflops * 1e9)
+        extra = {}
+        if ceiling_poses_per_s:
+            extra['share_of_parts_ceiling'] = pps / ceiling_poses_per_s
         records.append(_record(
             name, preset, f'train-{mode}', batch, pps, eff, gemm_gflops, t,
             threads, first_call_s=first, macs_per_pose=macs,
-            **gemm.extra(macs, pps),
+            **gemm.extra(macs, pps), **extra,
             note='forward + backward + AMSGrad step, loss eq. (11); MACs '
             'per pose = 3 x forward - embedding input gradient'))
+        share = extra.get('share_of_parts_ceiling')
         common.log(f'model:   {pps:,.0f} poses/s, efficiency '
-                   f'{100 * eff:.1f}% ({t.short()})')
+                   f'{100 * eff:.1f}%' +
+                   (f', {100 * share:.0f}% of the parts ceiling'
+                    if share else '') + f' ({t.short()})')
     return records
 
 
@@ -695,8 +775,15 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
                 train_batch, None, None, None, threads=threads,
                 note='skipped to bound the run time: see paper-t1 train-bf16 '
                 '(same architecture apart from the embedding width)'))
-        records += training_records(preset, train_batch, train_modes,
-                                    threads, gemm, quick)
+        ceiling = None
+        if preset == ceiling_preset or preset == 'paper-t1':
+            found = training_ceiling_records(preset, train_batch, threads,
+                                             quick)
+            records += found
+            ceiling = found[-1]['poses_per_s']
+        records += training_records(
+            preset, train_batch, ['fp32-torch-dropout'] + train_modes,
+            threads, gemm, quick, ceiling)
     if quick:
         records.append(_record(
             'torch.compile skipped (--quick or --smoke)', None, 'compile',
@@ -766,8 +853,8 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
     lines += ['', '## Inference (eval) and training step', '']
     rows = []
     for r in records:
-        if r['mode'] in ('gemm', 'loader', 'part', 'ceiling') or \
-                r['poses_per_s'] is None:
+        if r['mode'] in ('gemm', 'loader', 'part', 'ceiling', 'train-part',
+                         'train-ceiling') or r['poses_per_s'] is None:
             continue
         iqr = r.get('poses_per_s_iqr')
         share = r.get('contention')
@@ -801,6 +888,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
               'thread count. `max diff / scale`: '
               'largest absolute difference from the plain eager fp32 model '
               'over the largest output magnitude.']
+    lines += training_ceiling_markdown(records)
     ort = [r for r in records if r['mode'] == 'eval-onnxruntime' and
            r['poses_per_s'] is not None]
     if ort:
@@ -833,13 +921,45 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                              f"poses/s, {r['batches_per_s']:,.1f} batches/s "
                              f"({r['note']})")
     skipped = [r for r in records if r['poses_per_s'] is None and
-               r['mode'] not in ('loader', 'gemm', 'part')]
+               r['mode'] not in ('loader', 'gemm', 'part', 'train-part')]
     if skipped:
         lines += ['', '## Not measured', '']
     for r in skipped:
         lines.append(f"* {r['name']}: {r['note']}")
     lines.append('')
     return '\n'.join(lines)
+
+
+def training_ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
+    ceilings = [r for r in records if r['mode'] == 'train-ceiling']
+    if not ceilings:
+        return []
+    lines = ['', '## Training step beside its parts ceiling', '',
+             'Each GEMM of a training step (forward, input gradient, weight '
+             'gradient, at the unblocked shapes training runs) timed alone; '
+             'their sum is the step if nothing else cost any time. '
+             '`fp32-torch-dropout` is the step with `nn.Dropout` in place of '
+             '`FastDropout` (`models.pose.dropout`).', '']
+    for c in ceilings:
+        parts = [r for r in records if r['mode'] == 'train-part' and
+                 r['preset'] == c['preset']]
+        lines.append(common.markdown_table(
+            ['GEMM', 'forward shape', 'forward ms', 'input grad ms',
+             'weight grad ms', 'GFLOP/s'],
+            [[r['name'].split('part: ', 1)[-1],
+              'x'.join(map(str, r['shape'])), f"{r['forward_ms']:.1f}",
+              f"{r['input_grad_ms']:.1f}", f"{r['weight_grad_ms']:.1f}",
+              f"{r['gflops']:.0f}"] for r in parts]))
+        lines += ['', f"* ceiling: {c['ceiling_step_ms']:.0f} ms per step "
+                  f"of {c['batch']} = {c['poses_per_s']:,.0f} poses/s"]
+        for r in records:
+            if (r['mode'].startswith('train-') and r['preset'] == c['preset']
+                    and r.get('share_of_parts_ceiling') is not None):
+                lines.append(f"* {r['mode']}: {r['poses_per_s']:,.0f} "
+                             f"poses/s = **"
+                             f"{100 * r['share_of_parts_ceiling']:.0f}%** of "
+                             f"the ceiling")
+    return lines
 
 
 def ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:

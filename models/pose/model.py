@@ -8,6 +8,10 @@ Layers, blocks and the full model are kept apart:
   replacements (paper Table 3);
 * :class:`MLPGraphWJ`: embedding, ``L`` mixer blocks, regression head.
 
+Dropout is :class:`~models.pose.dropout.FastDropout`: ``nn.Dropout``
+with a mask that is cheaper to draw on a CPU (same expectation, other
+random masks).
+
 Shapes: inputs ``[B, T, J, 2]`` (normalised 2D), outputs ``[B, J, 3]``
 (centre frame, root-relative, metres).
 """
@@ -21,6 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import DenseGCNConv
 
+from models.pose.blocked_mlp import blocked_joint_mlp
+from models.pose.dropout import FastDropout
 from models.pose.skeleton import get_skeleton
 from pyg_wj import DenseWJConv
 from pyg_wj.nn import FusedLinear
@@ -106,18 +112,28 @@ class JointMixing(nn.Module):
     #: Rows per block in inference (``0`` turns blocking off); 2048 rows of
     #: a 384-wide hidden layer are 3 MiB, within a 16 MiB L3 cache.
     inference_chunk_rows: int = 2048
+    #: Rows per block with autograd on a CPU (``0``: autograd's plain
+    #: path), see :mod:`models.pose.blocked_mlp`.
+    training_chunk_rows: int = 2048
 
     def __init__(self, joints: int, channels: int, dropout: float):
         super().__init__()
         self.norm = nn.LayerNorm(channels)
         self.fc1 = FusedLinear(joints, channels, activation='gelu')
         self.fc2 = FusedLinear(channels, joints)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
 
     def forward(self, h: Tensor) -> Tensor:
         y = self.norm(h).transpose(-1, -2)  # [B, F, J]
         if self._blocked():
             return h + self._mlp_blocked(y).transpose(-1, -2)
+        if self._blocked_with_autograd(y):
+            p = self.dropout.p if self.training else 0.0
+            rows = blocked_joint_mlp(
+                y.reshape(-1, y.size(-1)), self.fc1.weight, self.fc1.bias,
+                self.fc2.weight, self.fc2.bias, p, self.training_chunk_rows)
+            y = self.dropout(rows.view(*y.shape[:-1], -1))
+            return h + y.transpose(-1, -2)
         y = self.dropout(self.fc1(y))  # fc1 applies the GELU
         y = self.dropout(self.fc2(y))
         return h + y.transpose(-1, -2)
@@ -128,6 +144,16 @@ class JointMixing(nn.Module):
         return (self.inference_chunk_rows > 0 and not self.training and
                 not torch.is_grad_enabled() and
                 not torch.compiler.is_compiling())
+
+    def _blocked_with_autograd(self, y: Tensor) -> bool:
+        # fp32 on a CPU, eager: autocast would change the GEMMs' dtype, a
+        # compiler fuses on its own, a tracer (fvcore, ONNX) cannot see
+        # into the autograd Function, and GPUs have the bandwidth
+        return (self.training_chunk_rows > 0 and torch.is_grad_enabled() and
+                y.device.type == 'cpu' and y.dtype == torch.float32 and
+                not torch.is_autocast_enabled('cpu') and
+                not torch.compiler.is_compiling() and
+                not torch.jit.is_tracing())
 
     def _mlp_blocked(self, y: Tensor) -> Tensor:
         rows = y.reshape(-1, y.size(-1))  # [B * F, J]
@@ -155,7 +181,7 @@ class GraphWJMixing(nn.Module):
                                x0_channels=cfg.hidden, **kw)
         self.bn1 = nn.BatchNorm1d(cfg.hidden)
         self.bn2 = nn.BatchNorm1d(cfg.channels)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = FastDropout(cfg.dropout)
 
     def forward(self, u: Tensor, embedding: Tensor, adj: Tensor) -> Tensor:
         p, e_w3 = self.wj1(u, embedding, adj, return_x0_proj=True)
@@ -174,7 +200,7 @@ class GraphGCNMixing(nn.Module):
         self.gcn2 = DenseGCNConv(cfg.hidden, cfg.channels)
         self.bn1 = nn.BatchNorm1d(cfg.hidden)
         self.bn2 = nn.BatchNorm1d(cfg.channels)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = FastDropout(cfg.dropout)
 
     def forward(self, u: Tensor, embedding: Tensor, adj: Tensor) -> Tensor:
         p = self.dropout(F.gelu(_bn(self.bn1, self.gcn1(u, adj))))
@@ -190,7 +216,7 @@ class ChannelMixing(nn.Module):
         self.norm = nn.LayerNorm(cfg.channels)
         self.fc1 = nn.Linear(cfg.channels, cfg.hidden)
         self.fc2 = nn.Linear(cfg.hidden, cfg.channels)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = FastDropout(cfg.dropout)
 
     def forward(self, u: Tensor, embedding: Tensor, adj: Tensor) -> Tensor:
         y = self.dropout(F.gelu(self.fc1(self.norm(u))))

@@ -128,8 +128,25 @@ def test_model_records_well_formed(smoke_run):
     assert all(r['gemm_gflops'] > 0 for r in gemm)
     for r in records:
         if r['mode'].startswith(('eval', 'train')) and \
+                r['mode'] != 'train-ceiling' and \
                 r['poses_per_s'] is not None:
             assert r['poses_per_s'] > 0 and 0 < r['efficiency']
+    # the training step beside the sum of its GEMMs timed alone
+    train_parts = [r for r in records if r['mode'] == 'train-part']
+    (train_ceiling, ) = [r for r in records if r['mode'] == 'train-ceiling']
+    assert len(train_parts) == 6
+    layers = 1  # the tiny preset of a smoke run
+    step_ms = layers * sum(r['forward_ms'] + r['input_grad_ms'] +
+                           r['weight_grad_ms'] for r in train_parts)
+    assert train_ceiling['ceiling_step_ms'] == pytest.approx(step_ms)
+    assert train_ceiling['poses_per_s'] == pytest.approx(
+        train_ceiling['batch'] / step_ms * 1e3)
+    for mode in ('train-fp32', 'train-fp32-torch-dropout'):
+        (row, ) = [r for r in records if r['mode'] == mode]
+        assert row['share_of_parts_ceiling'] == pytest.approx(
+            row['poses_per_s'] / train_ceiling['poses_per_s'])
+    assert 'Training step beside its parts ceiling' in \
+        (out / 'model.md').read_text()
     assert 'eval-fp32-no-onednn' in modes
     # live-stream latency: one row per preset, p50 <= p99, in model.md
     (stream, ) = [r for r in records if r['mode'] == 'stream-fp32']
