@@ -572,14 +572,32 @@ def streaming_records(preset: str, threads: int, gemm: 'LocalGemm',
                       quick: bool) -> List[Dict[str, Any]]:
     """Per-frame latency of :class:`models.pose.streaming.StreamingLifter`
     (what a live application feels): p50 and p99 over a stream of
-    frames, each push one batch-1 forward pass plus the lifter's work."""
+    frames, each push one batch-1 forward pass plus the lifter's work; with
+    the PyTorch model and with the same model in ONNX Runtime."""
+    from models.pose import export as onnx_export
     from models.pose.model import MLPGraphWJ, preset_config
-    from models.pose.streaming import StreamingLifter
 
     cfg = preset_config(preset)
-    macs = counting.analytic_macs_model(cfg)['total']
     torch.manual_seed(0)
     model = MLPGraphWJ(cfg).eval()
+    records = [_stream_record(preset, 'stream-fp32', model, cfg, threads,
+                              gemm, quick)]
+    try:
+        predictor = onnx_export.OnnxPredictor(
+            onnx_export.export_bytes(model), threads=threads)
+    except onnx_export.MissingDependencyError as exc:
+        common.log(f'model: onnxruntime stream not measured: {exc}')
+        return records
+    records.append(_stream_record(preset, 'stream-onnxruntime', predictor,
+                                  cfg, threads, gemm, quick))
+    return records
+
+
+def _stream_record(preset: str, mode: str, model, cfg, threads: int,
+                   gemm: 'LocalGemm', quick: bool) -> Dict[str, Any]:
+    from models.pose.streaming import StreamingLifter
+
+    macs = counting.analytic_macs_model(cfg)['total']
     frames = 30 if common.smoke() else (200 if quick else 1000)
     rng = np.random.default_rng(0)
     stream = rng.uniform(300, 700, (frames + 20, cfg.joints, 2))
@@ -596,18 +614,18 @@ def streaming_records(preset: str, threads: int, gemm: 'LocalGemm',
     gemm_gflops = gemm.measure()
     pps = 1.0 / p50
     eff = macs * 2 * pps / (gemm_gflops * 1e9)
-    common.log(f'model: {preset} streaming: p50 {1e3 * p50:.2f} ms, p99 '
+    common.log(f'model: {preset} {mode}: p50 {1e3 * p50:.2f} ms, p99 '
                f'{1e3 * p99:.2f} ms per frame ({frames} frames)')
-    return [_record(f'{preset} stream lookahead {lifter.lookahead}',
-                    preset, 'stream-fp32', 1, pps, eff, gemm_gflops,
-                    threads=threads, median_ms=1e3 * p50,
-                    iqr_ms=1e3 * float(np.quantile(lat, 0.75) -
-                                       np.quantile(lat, 0.25)),
-                    samples=frames, latency_p50_ms=1e3 * p50,
-                    latency_p99_ms=1e3 * p99, frames=frames,
-                    lookahead=lifter.lookahead, macs_per_pose=macs,
-                    note='one StreamingLifter.push per frame: a batch-1 '
-                    'forward pass plus the window bookkeeping')]
+    return _record(f'{preset} {mode} lookahead {lifter.lookahead}',
+                   preset, mode, 1, pps, eff, gemm_gflops,
+                   threads=threads, median_ms=1e3 * p50,
+                   iqr_ms=1e3 * float(np.quantile(lat, 0.75) -
+                                      np.quantile(lat, 0.25)),
+                   samples=frames, latency_p50_ms=1e3 * p50,
+                   latency_p99_ms=1e3 * p99, frames=frames,
+                   lookahead=lifter.lookahead, macs_per_pose=macs,
+                   note='one StreamingLifter.push per frame: a batch-1 '
+                   'forward pass plus the window bookkeeping')
 
 
 # --------------------------------------------------------------------------
@@ -901,14 +919,15 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                 f"per call"
                 + (f", **x{ratio:.2f}** PyTorch's fp32 rate in this run"
                    if ratio else ''))
-    stream = [r for r in records if r['mode'] == 'stream-fp32']
+    stream = [r for r in records if r['mode'].startswith('stream-')]
     if stream:
         lines += ['', '## Live streams: latency per frame', '',
                   '`StreamingLifter.push`, one frame at a time (a batch-1 '
                   'forward pass plus the window bookkeeping):', '']
         for r in stream:
             lines.append(
-                f"* {r['preset']}, lookahead {r['lookahead']}: p50 "
+                f"* {r['preset']} {r['mode']}, lookahead {r['lookahead']}: "
+                f"p50 "
                 f"{r['latency_p50_ms']:.2f} ms, p99 "
                 f"{r['latency_p99_ms']:.2f} ms over {r['frames']} frames")
     lines += ['', '## Data loader', '']
