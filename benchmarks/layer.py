@@ -34,11 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from benchmarks import _common as common
-from benchmarks.counting import analytic_macs_wj_layer, nnz_of_jacobi
-
-#: The WJ layer of the paper (eq. 6, no self-loops): what these counts
-#: and timings are about; the general-graph default differs.
-EQ6 = dict(parametrization='paper', add_self_loops=False)
+from benchmarks.counting import EQ6, analytic_macs_wj_layer, nnz_of_jacobi
 
 REFERENCE = 'reference (sum of parts)'
 
@@ -126,15 +122,57 @@ def _params(*modules: nn.Module) -> List[Tensor]:
     return [p for m in modules for p in m.parameters()]
 
 
+def _wj_entries(F: int, x0: Tensor, ei: Tensor,
+                layouts: Sequence[Tuple[str, Any]],
+                paths: Sequence[Tuple[str, Dict[str, Any], int]]
+                ) -> List[Entry]:
+    """WJConv (eq. 6) on every input layout and aggregation path
+    (``(path, kwargs, macs)``), cached on ``edge_index``, and with a
+    learnable ``edge_weight`` (per-edge messages)."""
+    from pyg_wj import WJConv
+
+    entries: List[Entry] = []
+    for layout, graph in layouts:
+        for path, kw, macs in paths:
+            conv = WJConv(F, F, **EQ6, **kw)
+            entries.append(Entry(
+                f'WJConv {path} path, {layout}',
+                lambda x, c=conv, g=graph: c(x, x0, g), _params(conv),
+                layout, macs=macs))
+    for path, kw, macs in paths:
+        conv = WJConv(F, F, **EQ6, cached=True, **kw)
+        entries.append(Entry(f'WJConv {path} path, edge_index, cached',
+                             lambda x, c=conv: c(x, x0, ei), _params(conv),
+                             'edge_index', macs=macs))
+    weight = torch.ones(ei.size(1), requires_grad=True)
+    conv = WJConv(F, F, **EQ6)
+    entries.append(Entry(
+        'WJConv edge_index + learnable edge_weight (messages)',
+        lambda x, c=conv: c(x, x0, ei, weight), _params(conv) + [weight],
+        'edge_index', macs=paths[-1][2]))
+    return entries
+
+
+def _gcn_entries(F: int, ei: Tensor, macs: int) -> List[Entry]:
+    """PyG's GCNConv on ``edge_index``, plain and cached."""
+    from torch_geometric.nn import GCNConv
+
+    gcn = GCNConv(F, F)
+    gcn_c = GCNConv(F, F, cached=True)
+    return [Entry('GCNConv', lambda x: gcn(x, ei), _params(gcn),
+                  'edge_index', macs=macs),
+            Entry('GCNConv cached', lambda x: gcn_c(x, ei), _params(gcn_c),
+                  'edge_index', macs=macs)]
+
+
 def skeleton_entries(B: int, F: int) -> Tuple[List[Entry], Entry, Tensor]:
     """Layers on ``[B, 17, F]`` and the hand-fused dense reference."""
     from torch_geometric import EdgeIndex
-    from torch_geometric.nn import DenseGCNConv, GCN2Conv, GCNConv
+    from torch_geometric.nn import DenseGCNConv, GCN2Conv
     from torch_geometric.utils import to_torch_csr_tensor
 
     from models.pose.skeleton import get_skeleton
-    from pyg_wj import DenseWJConv, WJConv
-    from pyg_wj.utils import normalize_dense_adj
+    from pyg_wj import DenseWJConv
 
     J = 17
     skeleton = get_skeleton(J)
@@ -154,27 +192,11 @@ def skeleton_entries(B: int, F: int) -> Tuple[List[Entry], Entry, Tensor]:
                                        nnz=nnz_of_jacobi(ei, J))
     gcn_macs = B * J * F * F + B * (E + J) * F  # GEMM + messages w/ loops
 
-    entries: List[Entry] = []
-    for layout, graph in (('edge_index', ei), ('CSR adj_t', csr),
-                          ('EdgeIndex', eidx)):
-        for path, kw in (('dense', {}), ('sparse', {'dense_max_nodes': 0})):
-            conv = WJConv(F, F, **EQ6, **kw)
-            entries.append(Entry(
-                f'WJConv {path} path, {layout}',
-                lambda x, c=conv, g=graph: c(x, x0, g), _params(conv),
-                layout, macs=wj_dense if path == 'dense' else wj_sparse))
-    for path, kw in (('dense', {}), ('sparse', {'dense_max_nodes': 0})):
-        conv = WJConv(F, F, **EQ6, cached=True, **kw)
-        entries.append(Entry(f'WJConv {path} path, edge_index, cached',
-                             lambda x, c=conv: c(x, x0, ei), _params(conv),
-                             'edge_index',
-                             macs=wj_dense if path == 'dense' else wj_sparse))
-    weight = torch.ones(ei.size(1), requires_grad=True)
-    conv = WJConv(F, F, **EQ6)
-    entries.append(Entry(
-        'WJConv edge_index + learnable edge_weight (messages)',
-        lambda x, c=conv: c(x, x0, ei, weight), _params(conv) + [weight],
-        'edge_index', macs=wj_sparse))
+    entries = _wj_entries(
+        F, x0, ei, (('edge_index', ei), ('CSR adj_t', csr),
+                    ('EdgeIndex', eidx)),
+        (('dense', {}, wj_dense),
+         ('sparse', {'dense_max_nodes': 0}, wj_sparse)))
     dense = DenseWJConv(F, F, **EQ6)
     entries.append(Entry('DenseWJConv', lambda x: dense(x, x0, adj),
                          _params(dense), 'dense adj', macs=wj_dense))
@@ -182,12 +204,7 @@ def skeleton_entries(B: int, F: int) -> Tuple[List[Entry], Entry, Tensor]:
     entries.append(Entry('DenseWJConv cached',
                          lambda x: dense_c(x, x0, adj), _params(dense_c),
                          'dense adj', macs=wj_dense))
-    gcn = GCNConv(F, F)
-    entries.append(Entry('GCNConv', lambda x: gcn(x, ei), _params(gcn),
-                         'edge_index', macs=gcn_macs))
-    gcn_c = GCNConv(F, F, cached=True)
-    entries.append(Entry('GCNConv cached', lambda x: gcn_c(x, ei),
-                         _params(gcn_c), 'edge_index', macs=gcn_macs))
+    entries += _gcn_entries(F, ei, gcn_macs)
     gcn2 = GCN2Conv(F, alpha=0.1)
     x0_flat = x0.reshape(B * J, F)
     entries.append(Entry(
@@ -199,11 +216,18 @@ def skeleton_entries(B: int, F: int) -> Tuple[List[Entry], Entry, Tensor]:
     entries.append(Entry('DenseGCNConv', lambda x: dgcn(x, adj),
                          _params(dgcn), 'dense adj',
                          macs=B * J * F * F + B * J * J * F))
+    ref = _skeleton_reference(adj, x0, wj_dense)
+    return entries, ref, torch.randn(B, J, F)
 
-    # the hand-fused reference: what a WJ layer on a fixed skeleton must
-    # do, in its cheapest plain-PyTorch form. M = (1-alpha) A_hat - I is
-    # built once, so one matmul gives the neighbour and -x W2 terms; the
-    # bias rides in the GEMM (addmm); two element-wise passes remain.
+
+def _skeleton_reference(adj: Tensor, x0: Tensor, macs: int) -> Entry:
+    """The hand-fused reference: what a WJ layer on a fixed skeleton must
+    do, in its cheapest plain-PyTorch form. ``M = (1-alpha) A_hat - I`` is
+    built once, so one matmul gives the neighbour and ``-x W2`` terms; the
+    bias rides in the GEMM (addmm); two element-wise passes remain."""
+    from pyg_wj.utils import normalize_dense_adj
+
+    B, J, F = x0.shape
     alpha = 0.1
     m_op = (1 - alpha) * normalize_dense_adj(adj) - torch.eye(J)
     gen = torch.Generator().manual_seed(1)
@@ -221,12 +245,11 @@ def skeleton_entries(B: int, F: int) -> Tuple[List[Entry], Entry, Tensor]:
         p = (x0_2d @ w3).view(B, J, F)
         return torch.addcmul(h1b, omega, torch.add(mh2, p, alpha=alpha))
 
-    ref = Entry(REFERENCE, reference, [w12, w3, omega, bias], 'dense',
-                macs=wj_dense,
-                note='one GEMM x@[W1|W2] (+bias), one x0@W3, one '
-                '[N,N]x[B,N,F] matmul with M = (1-alpha)A_hat - I, two '
-                'element-wise passes')
-    return entries, ref, torch.randn(B, J, F)
+    return Entry(REFERENCE, reference, [w12, w3, omega, bias], 'dense',
+                 macs=macs,
+                 note='one GEMM x@[W1|W2] (+bias), one x0@W3, one '
+                 '[N,N]x[B,N,F] matmul with M = (1-alpha)A_hat - I, two '
+                 'element-wise passes')
 
 
 # --------------------------------------------------------------------------
@@ -246,8 +269,6 @@ def large_entries(N: int, E: int, F: int) -> Tuple[List[Entry], Tensor]:
     from torch_geometric.nn import GCN2Conv, GCNConv
     from torch_geometric.utils import to_torch_csr_tensor
 
-    from pyg_wj import WJConv
-
     ei = large_graph(N, E)
     csr = to_torch_csr_tensor(ei.flip(0), size=(N, N))
     eidx = EdgeIndex(ei, sparse_size=(N, N))
@@ -256,29 +277,11 @@ def large_entries(N: int, E: int, F: int) -> Tuple[List[Entry], Tensor]:
     nnz = nnz_of_jacobi(ei, N)  # M's non-zeros: merged edges + diagonal
     wj = analytic_macs_wj_layer(1, N, F, F, F, 'sparse', nnz=nnz)
     gcn_macs = N * F * F + (ei.size(1) + N) * F  # messages incl. loops
-    entries: List[Entry] = []
-    for layout, graph in (('edge_index', ei), ('CSR adj_t', csr),
-                          ('EdgeIndex', eidx)):
-        conv = WJConv(F, F, **EQ6)
-        entries.append(Entry(f'WJConv sparse path, {layout}',
-                             lambda x, c=conv, g=graph: c(x, x0, g),
-                             _params(conv), layout, macs=wj))
-    conv = WJConv(F, F, **EQ6, cached=True)
-    entries.append(Entry('WJConv sparse path, edge_index, cached',
-                         lambda x, c=conv: c(x, x0, ei), _params(conv),
-                         'edge_index', macs=wj))
-    weight = torch.ones(ei.size(1), requires_grad=True)
-    conv = WJConv(F, F, **EQ6)
-    entries.append(Entry(
-        'WJConv edge_index + learnable edge_weight (messages)',
-        lambda x, c=conv: c(x, x0, ei, weight), _params(conv) + [weight],
-        'edge_index', macs=wj))
-    gcn = GCNConv(F, F)
-    entries.append(Entry('GCNConv', lambda x: gcn(x, ei), _params(gcn),
-                         'edge_index', macs=gcn_macs))
-    gcn_c = GCNConv(F, F, cached=True)
-    entries.append(Entry('GCNConv cached', lambda x: gcn_c(x, ei),
-                         _params(gcn_c), 'edge_index', macs=gcn_macs))
+    entries = _wj_entries(
+        F, x0, ei, (('edge_index', ei), ('CSR adj_t', csr),
+                    ('EdgeIndex', eidx)),
+        (('sparse', {}, wj), ))
+    entries += _gcn_entries(F, ei, gcn_macs)
     gcn_csr = GCNConv(F, F)
     entries.append(Entry('GCNConv, CSR adj_t', lambda x: gcn_csr(x, csr),
                          _params(gcn_csr), 'CSR adj_t', macs=gcn_macs))
@@ -356,12 +359,13 @@ def _run_case(case: str, entries: List[Entry], ref_entry: Optional[Entry],
               threads: int, settings: Settings) -> List[Dict[str, Any]]:
     """Measure every entry right after a fresh measurement of the reference.
 
-    The host's speed drifts on a shared VM (by up to 1.7x within one case
-    here), so a reference measured once, minutes away from an entry, can
-    make any ratio wrong. Each ratio therefore pairs an entry with the
-    reference measured just before it; the reference record reports the
-    median and the spread of all its measurements (``reference_spread``).
-    Peak memory does not drift and is measured once per thing.
+    The host's speed drifts on a shared VM (the ``reference_spread`` of a
+    report shows by how much), so a reference measured once, minutes away
+    from an entry, can make any ratio wrong. Each ratio therefore pairs an
+    entry with the reference measured just before it; the reference record
+    reports the median and the spread of all its measurements
+    (``reference_spread``). Peak memory does not drift and is measured
+    once per thing.
     """
     def measure_reference(memory: bool):
         if ref_entry is not None:
@@ -388,8 +392,19 @@ def _run_case(case: str, entries: List[Entry], ref_entry: Optional[Entry],
             common.log(f'layer: {case}: {entry.name} FAILED: {exc!r}')
             m = exc
         rows.append((entry, m, ref_runs[-1][0]))
-
     ref = _median_measurements([r for r, _ in ref_runs])
+    records = _reference_records(case, ref_entry, ref_parts, ref_runs, ref,
+                                 threads)
+    return records + [_entry_record(case, entry, m, paired_ref, threads)
+                      for entry, m, paired_ref in rows]
+
+
+def _reference_records(case: str, ref_entry: Optional[Entry],
+                       ref_parts: List[Entry], ref_runs: List[Any],
+                       ref: Dict[str, Any],
+                       threads: int) -> List[Dict[str, Any]]:
+    """The records of the reference's parts (if any) and of the reference,
+    the median ``ref`` of its repeated measurements ``ref_runs``."""
     spread = [min(r['fwdbwd'].median for r, _ in ref_runs) * 1e3,
               max(r['fwdbwd'].median for r, _ in ref_runs) * 1e3]
     records = []
@@ -412,22 +427,26 @@ def _run_case(case: str, entries: List[Entry], ref_entry: Optional[Entry],
     common.log(f'layer: {case}: reference fwd+bwd median '
                f'{ref["fwdbwd"].median_ms:.3f} ms over {len(ref_runs)} '
                f'measurements, spread {spread[0]:.3f}-{spread[1]:.3f} ms')
-    for entry, m, paired_ref in rows:
-        if isinstance(m, Exception):
-            records.append({'name': entry.name, 'case': case,
-                            'fwd_ms': None, 'fwdbwd_ms': None,
-                            'peak_mem_mb': None, 'ratio_to_reference': None,
-                            'layout': entry.layout, 'threads': threads,
-                            'note': f'failed: {m!r}'})
-            continue
-        records.append(_record(entry.name, case, m, paired_ref, threads,
-                               entry.layout, entry.note, entry.macs))
-        r = records[-1]
-        common.log(f"layer:   {entry.name}: fwd {m['fwd'].short()}, fwd+bwd "
-                   f"{m['fwdbwd'].short()}, x{r['ratio_to_reference']:.2f} "
-                   f"of the reference measured just before, peak "
-                   f"{r['peak_mem_mb']:.1f} MiB")
     return records
+
+
+def _entry_record(case: str, entry: Entry, m: Any,
+                  paired_ref: Dict[str, Any], threads: int) -> Dict[str, Any]:
+    """One entry's record against the reference measured just before it
+    (``m`` is the exception where its measurement failed)."""
+    if isinstance(m, Exception):
+        return {'name': entry.name, 'case': case,
+                'fwd_ms': None, 'fwdbwd_ms': None,
+                'peak_mem_mb': None, 'ratio_to_reference': None,
+                'layout': entry.layout, 'threads': threads,
+                'note': f'failed: {m!r}'}
+    r = _record(entry.name, case, m, paired_ref, threads, entry.layout,
+                entry.note, entry.macs)
+    common.log(f"layer:   {entry.name}: fwd {m['fwd'].short()}, fwd+bwd "
+               f"{m['fwdbwd'].short()}, x{r['ratio_to_reference']:.2f} "
+               f"of the reference measured just before, peak "
+               f"{r['peak_mem_mb']:.1f} MiB")
+    return r
 
 
 def _median_share(shares) -> Optional[float]:
@@ -567,43 +586,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
         if r['case'] not in cases and r.get('fwd_ms') is not None:
             cases.append(r['case'])
     for case in cases:
-        lines += [f'## {case}', '']
-        ref = next((r for r in records if r['case'] == case and
-                    r['name'] == REFERENCE), None)
-        if ref is not None and ref.get('reference_spread_fwdbwd_ms'):
-            lo, hi = ref['reference_spread_fwdbwd_ms']
-            lines += [f"The reference was measured before every layer (each "
-                      f"ratio pairs a layer with the reference measured just "
-                      f"before it); its fwd+bwd median ranged {lo:.3f}-"
-                      f"{hi:.3f} ms over the case (x{hi / lo:.2f}), which "
-                      f"is how much the machine's speed drifted.", '']
-        rows = []
-        contended = 0
-        for r in records:
-            if r['case'] != case or r.get('fwd_ms') is None:
-                continue
-            flag = (r.get('contention') or 0) > common.CONTENTION_LIMIT
-            if flag:
-                contended += 1
-            rows.append([
-                r['name'] + (' **(contended)**' if flag else ''),
-                f"{r['fwd_ms']:.3f} ± {r['fwd_iqr_ms']:.3f}",
-                f"{r['fwdbwd_ms']:.3f} ± {r['fwdbwd_iqr_ms']:.3f}",
-                f"{r['fwd_ratio_to_reference']:.2f}",
-                f"{r['ratio_to_reference']:.2f}",
-                f"{r['peak_mem_fwd_mb']:.1f}", f"{r['peak_mem_mb']:.1f}",
-                common.fmt(r.get('fwd_gflops'), 1)])
-        lines.append(common.markdown_table(
-            ['layer', 'fwd ms (median ± IQR)', 'fwd+bwd ms (median ± IQR)',
-             'fwd / ref', 'fwd+bwd / ref', 'peak fwd MiB',
-             'peak fwd+bwd MiB', 'fwd GFLOP/s'], rows))
-        lines.append('')
-        if contended:
-            lines += [f'**{contended} row(s) contended**: other processes '
-                      f'used more than {100 * common.CONTENTION_LIMIT:.0f}% '
-                      f'of the CPUs while they (or their reference) were '
-                      f'timed; their times and ratios are not reliable.',
-                      '']
+        lines += _case_lines(records, case)
     failed = [r for r in records if r.get('fwd_ms') is None]
     if failed:
         lines += ['## Not measured', '']
@@ -611,6 +594,48 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
             lines.append(f"* {r['name']} ({r['case']}): {r.get('note', '')}")
         lines.append('')
     return '\n'.join(lines)
+
+
+def _case_lines(records: List[Dict[str, Any]], case: str) -> List[str]:
+    """The report's section on one case: the reference's drift and a
+    table of its timed records."""
+    lines = [f'## {case}', '']
+    ref = next((r for r in records if r['case'] == case and
+                r['name'] == REFERENCE), None)
+    if ref is not None and ref.get('reference_spread_fwdbwd_ms'):
+        lo, hi = ref['reference_spread_fwdbwd_ms']
+        lines += [f"The reference was measured before every layer (each "
+                  f"ratio pairs a layer with the reference measured just "
+                  f"before it); its fwd+bwd median ranged {lo:.3f}-"
+                  f"{hi:.3f} ms over the case (x{hi / lo:.2f}), which "
+                  f"is how much the machine's speed drifted.", '']
+    rows = []
+    contended = 0
+    for r in records:
+        if r['case'] != case or r.get('fwd_ms') is None:
+            continue
+        flag = (r.get('contention') or 0) > common.CONTENTION_LIMIT
+        if flag:
+            contended += 1
+        rows.append([
+            r['name'] + (' **(contended)**' if flag else ''),
+            f"{r['fwd_ms']:.3f} ± {r['fwd_iqr_ms']:.3f}",
+            f"{r['fwdbwd_ms']:.3f} ± {r['fwdbwd_iqr_ms']:.3f}",
+            f"{r['fwd_ratio_to_reference']:.2f}",
+            f"{r['ratio_to_reference']:.2f}",
+            f"{r['peak_mem_fwd_mb']:.1f}", f"{r['peak_mem_mb']:.1f}",
+            common.fmt(r.get('fwd_gflops'), 1)])
+    lines.append(common.markdown_table(
+        ['layer', 'fwd ms (median ± IQR)', 'fwd+bwd ms (median ± IQR)',
+         'fwd / ref', 'fwd+bwd / ref', 'peak fwd MiB',
+         'peak fwd+bwd MiB', 'fwd GFLOP/s'], rows))
+    lines.append('')
+    if contended:
+        lines += [f'**{contended} row(s) contended**: other processes '
+                  f'used more than {100 * common.CONTENTION_LIMIT:.0f}% '
+                  f'of the CPUs while they (or their reference) were '
+                  f'timed; their times and ratios are not reliable.', '']
+    return lines
 
 
 def plot(records: List[Dict[str, Any]], path: Path) -> None:

@@ -131,6 +131,11 @@ def normalize_edge_index(
     else:
         edge_weight = edge_weight.to(dtype)
     if add_self_loops:
+        # not gcn_norm(add_self_loops=True): its add_remaining_self_loops
+        # keeps one of several loops of a node instead of their sum, and
+        # keeps an explicit zero-weight loop at zero, where the rule every
+        # layout shares (docs/wjconv.rst) sums them and fills a zero with
+        # one; the edge layout it produces is the same
         edge_index, edge_weight = fill_self_loops(edge_index, edge_weight,
                                                   num_nodes)
     if normalize:
@@ -194,6 +199,7 @@ def csr_matmul(adj_t: Tensor, adj: Tensor, x: Tensor) -> Tensor:
     (CSR), and is what the backward pass multiplies by. Worth it when the
     same matrix serves many backward passes (a cached, static graph)."""
     return CSRProduct.apply(adj_t, adj, x)
+
 
 def edge_index_to_dense(edge_index: Tensor, edge_weight: Tensor,
                         num_nodes: int) -> Tensor:

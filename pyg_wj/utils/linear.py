@@ -1,9 +1,9 @@
 """``x W^T + b`` (and an optional activation) with oneDNN's fused kernels
 for CPU inference.
 
-On the AVX-512 CPUs these layers were tuned on, PyTorch's default fp32
-``F.linear`` (MKL) reaches about 185 GFLOP/s on a 2048^3 GEMM where oneDNN
-reaches 217 (2 cores), and oneDNN also applies the bias and GELU in the
+On the AVX-512 CPUs these layers were tuned on, oneDNN's fp32 GEMM is
+faster than PyTorch's default ``F.linear`` (MKL; the measured rates are in
+``docs/benchmarks.rst``), and oneDNN also applies the bias and GELU in the
 GEMM's epilogue instead of in extra passes over memory. Without autograd
 :func:`linear` therefore calls oneDNN's linear-with-post-op kernel, the one
 ``torch.compile`` (inductor) itself emits on CPU; everywhere else (autograd,

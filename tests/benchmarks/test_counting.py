@@ -10,16 +10,14 @@ import pytest
 import torch
 
 from benchmarks import counting
-from models.pose.model import PRESETS, MLPGraphWJ, preset_config
+from benchmarks.counting import EQ6
+from benchmarks.flops import PAPER_TABLE4
+from models.pose.model import PRESETS, VARIANTS, MLPGraphWJ, preset_config
 from models.pose.skeleton import get_skeleton
 from pyg_wj import DenseWJConv, WJConv
 
-#: The WJ layer of the paper (eq. 6, no self-loops): what these counts
-#: and timings are about; the general-graph default differs.
-EQ6 = dict(parametrization='paper', add_self_loops=False)
-
 CASES = [(preset, joints, variant) for preset in PRESETS
-         for joints in (16, 17) for variant in ('wj', 'gcn', 'mixer')]
+         for joints in (16, 17) for variant in VARIANTS]
 
 
 @pytest.mark.parametrize('preset,joints,variant', CASES)
@@ -42,12 +40,12 @@ def test_authors_diagonal_analytic():
     assert result['macs'] == 2 * counting.analytic_macs_model(cfg)['total']
 
 
-@pytest.mark.parametrize('preset,expected', [('paper-t1', 29.01e6),
-                                             ('paper-t9', 29.21e6)])
-def test_paper_convention_reproduces_table4(preset, expected):
-    cfg = preset_config(preset, joints=16)
+@pytest.mark.parametrize('preset,joints', sorted(PAPER_TABLE4))
+def test_paper_convention_reproduces_table4(preset, joints):
+    paper_params, expected = PAPER_TABLE4[preset, joints]
+    cfg = preset_config(preset, joints=joints)
     model = MLPGraphWJ(cfg).eval()
-    x = torch.randn(1, cfg.frames, 16, 2)
+    x = torch.randn(1, cfg.frames, joints, 2)
     count = counting.paper_convention_macs(model, (x, ),
                                            opaque=(DenseWJConv, ))
     flops = 2 * count['total']
@@ -58,8 +56,8 @@ def test_paper_convention_reproduces_table4(preset, expected):
     # and the model's real arithmetic is far larger
     real = 2 * counting.analytic_macs_model(cfg)['total']
     assert real > 6 * flops
-    assert model.num_parameters() == pytest.approx(
-        {'paper-t1': 5.42e6, 'paper-t9': 5.43e6}[preset], abs=0.005e6)
+    assert model.num_parameters() == pytest.approx(paper_params,
+                                                   abs=0.005e6)
 
 
 def test_paper_convention_exact_integers():

@@ -7,7 +7,7 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import spmm
 
-from pyg_wj.nn.wj_common import WJParameters
+from pyg_wj.nn.wj_parameters import WJParameters
 from pyg_wj.utils.adjacency import (
     adjacency_diagonal,
     as_edge_index,
@@ -18,8 +18,6 @@ from pyg_wj.utils.adjacency import (
     normalize_edge_index,
 )
 from pyg_wj.utils.validation import (
-    check_initial_features,
-    check_node_features,
     check_weight_values,
 )
 
@@ -84,8 +82,8 @@ class WJConv(WJParameters, MessagePassing):
     \alpha\mathbf{X}^{(0)}\mathbf{W}_3 + \mathbf{b}`, one plain Jacobi
     step, which smooths like GCNConv. Eq. (6) with separate weights starts
     (and stays) a negative Laplacian on such graphs, pushing a node away
-    from its neighbours; it measured no better than an MLP there (see the
-    node-classification benchmark in the docs). :obj:`"separate"` is
+    from its neighbours (the node-classification benchmark in
+    ``docs/wjconv.rst`` compares the parametrisations). :obj:`"separate"` is
     :math:`\mathbf{X}\mathbf{W}_s + \mathbf{\Omega}\odot((1-\alpha)
     \check{\mathbf{A}}\mathbf{X}\mathbf{W}_2 + \alpha\mathbf{X}^{(0)}
     \mathbf{W}_3) + \mathbf{b}`, the function set of eq. (6) (:math:`W_1 =
@@ -174,12 +172,7 @@ class WJConv(WJParameters, MessagePassing):
         super().__init__(**kwargs)
         self._init_wj(in_channels, out_channels, alpha, omega, num_nodes,
                       modulation, x0_channels, bias, authors_diagonal,
-                      parametrization)
-        self.cached = cached
-        self.normalize = normalize
-        if add_self_loops is None:  # GCNConv's default on general graphs
-            add_self_loops = num_nodes is None
-        self.add_self_loops = add_self_loops
+                      parametrization, cached, normalize, add_self_loops)
         self.dense_max_nodes = dense_max_nodes
         self._cached_graph: Optional[_Graph] = None
         self.reset_parameters()
@@ -210,14 +203,7 @@ class WJConv(WJParameters, MessagePassing):
                 :math:`\mathbf{X}^{(0)}\mathbf{W}_3`, which the pose model
                 feeds to the next layer as its initial features.
         """
-        check_node_features(x, self.in_channels, 'x')
-        check_node_features(x_0, self.x0_channels, 'x_0')
-        if self.in_channels == -1 or self.x0_channels == -1:
-            self._materialize(x, x_0)
-        check_initial_features(x_0, x, self.x0_channels, 'x_0')
-        self._check_dtype(x)
-        num_nodes = x.size(-2)
-        self._check_num_nodes(num_nodes)
+        num_nodes = self._check_inputs(x, x_0)
         graph = self._graph(edge_index, edge_weight, num_nodes, x)
 
         h1b, h2 = self._project(x)

@@ -4,12 +4,10 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
-from pyg_wj.nn.wj_common import WJParameters
+from pyg_wj.nn.wj_parameters import WJParameters
 from pyg_wj.utils.adjacency import normalize_dense_adj
 from pyg_wj.utils.validation import (
     check_dense_adj,
-    check_initial_features,
-    check_node_features,
     check_weight_values,
 )
 
@@ -82,12 +80,7 @@ class DenseWJConv(WJParameters, Module):
         super().__init__()
         self._init_wj(in_channels, out_channels, alpha, omega, num_nodes,
                       modulation, x0_channels, bias, authors_diagonal,
-                      parametrization)
-        self.cached = cached
-        self.normalize = normalize
-        if add_self_loops is None:
-            add_self_loops = num_nodes is None
-        self.add_self_loops = add_self_loops
+                      parametrization, cached, normalize, add_self_loops)
         self._cached_adj: Optional[Tensor] = None
         self.reset_parameters()
 
@@ -115,14 +108,7 @@ class DenseWJConv(WJParameters, Module):
             return_x0_proj (bool, optional): Also return
                 :math:`\mathbf{X}^{(0)}\mathbf{W}_3`.
         """
-        check_node_features(x, self.in_channels, 'x')
-        check_node_features(x_0, self.x0_channels, 'x_0')
-        if self.in_channels == -1 or self.x0_channels == -1:
-            self._materialize(x, x_0)
-        check_initial_features(x_0, x, self.x0_channels, 'x_0')
-        self._check_dtype(x)
-        num_nodes = x.size(-2)
-        self._check_num_nodes(num_nodes)
+        num_nodes = self._check_inputs(x, x_0)
         adj = self._normalized(adj, num_nodes, x)
 
         h1b, h2 = self._project(x)

@@ -15,6 +15,10 @@ from torch_geometric.nn.inits import glorot
 
 from pyg_wj.nn.fused_linear import FusedLinear
 from pyg_wj.utils.linear import linear
+from pyg_wj.utils.validation import (
+    check_initial_features,
+    check_node_features,
+)
 
 OMEGA_MODES = ('node', 'channel', 'scalar', 'none')
 
@@ -46,37 +50,12 @@ class WJParameters:
     def _init_wj(self, in_channels: int, out_channels: int, alpha: float,
                  omega: Optional[str], num_nodes: Optional[int],
                  modulation: bool, x0_channels: Optional[int], bias: bool,
-                 authors_diagonal: bool,
-                 parametrization: Optional[str] = None) -> None:
-        if (in_channels <= 0 and in_channels != -1) or out_channels <= 0:
-            raise ValueError(f"'in_channels' and 'out_channels' must be "
-                             f"positive ('in_channels' may be -1: lazy), "
-                             f"got {in_channels} and {out_channels}")
-        if x0_channels is not None and x0_channels <= 0 and x0_channels != -1:
-            raise ValueError(f"'x0_channels' must be positive or -1 (lazy), "
-                             f"got {x0_channels}")
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"'alpha' must lie in [0, 1], got {alpha}")
-        if parametrization is None:
-            parametrization = ('paper' if num_nodes is not None else
-                               GENERAL_PARAMETRIZATION)
-        if parametrization not in PARAMETRIZATIONS:
-            raise ValueError(f"'parametrization' must be one of "
-                             f"{PARAMETRIZATIONS}, got {parametrization!r}")
-        if omega is None:
-            # tied, a learnable Omega drifts above one and sharpens (the
-            # benchmark measured it far below Omega = 1 on every graph)
-            omega = ('node' if num_nodes is not None else
-                     'none' if parametrization == 'tied' else 'channel')
-        if omega not in OMEGA_MODES:
-            raise ValueError(f"'omega' must be one of {OMEGA_MODES}, got "
-                             f"{omega!r}")
-        if num_nodes is None and (omega == 'node' or modulation):
-            what = "omega='node'" if omega == 'node' else 'modulation=True'
-            raise ValueError(f"{what} learns per-node parameters and needs "
-                             f"'num_nodes'")
-        if num_nodes is not None and num_nodes <= 0:
-            raise ValueError(f"'num_nodes' must be positive, got {num_nodes}")
+                 authors_diagonal: bool, parametrization: Optional[str],
+                 cached: bool, normalize: bool,
+                 add_self_loops: Optional[bool]) -> None:
+        parametrization, omega = _checked_wj_arguments(
+            in_channels, out_channels, alpha, omega, num_nodes, modulation,
+            x0_channels, parametrization)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.x0_channels = in_channels if x0_channels is None else x0_channels
@@ -86,23 +65,34 @@ class WJParameters:
         self.modulation = modulation
         self.authors_diagonal = authors_diagonal
         self.parametrization = parametrization
+        self.cached = cached
+        self.normalize = normalize
+        if add_self_loops is None:  # GCNConv's default on general graphs
+            add_self_loops = num_nodes is None
+        self.add_self_loops = add_self_loops
+        self._build_wj(bias)
 
-        blocks = 1 if parametrization == 'tied' else 2
+    def _build_wj(self, bias: bool) -> None:
+        """The (uninitialised) parameters for the settings ``_init_wj``
+        stored."""
+        out_channels, num_nodes = self.out_channels, self.num_nodes
+        blocks = 1 if self.parametrization == 'tied' else 2
         self.lin = (LazyLinear(blocks * out_channels, bias=False)
-                    if in_channels == -1 else
-                    Linear(in_channels, blocks * out_channels, bias=False))
+                    if self.in_channels == -1 else
+                    Linear(self.in_channels, blocks * out_channels,
+                           bias=False))
         self.lin_initial = (LazyLinear(out_channels, bias=False)
                             if self.x0_channels == -1 else
                             FusedLinear(self.x0_channels, out_channels,
                                         bias=False))
         omega_shape = {'node': (num_nodes, out_channels),
                        'channel': (out_channels, ), 'scalar': (1, ),
-                       'none': None}[omega]
+                       'none': None}[self.omega_mode]
         if omega_shape is None:
             self.register_parameter('omega', None)
         else:
             self.omega = Parameter(torch.empty(omega_shape))
-        if modulation:
+        if self.modulation:
             self.Q = Parameter(torch.empty(num_nodes, num_nodes))
         else:
             self.register_parameter('Q', None)
@@ -177,6 +167,19 @@ class WJParameters:
         if self.Q is None:
             return None
         return 0.5 * (self.Q + self.Q.t())
+
+    def _check_inputs(self, x: Tensor, x_0: Tensor) -> int:
+        """Check ``x`` and ``x_0`` against the layer (fixing lazy sizes on
+        the first call); return the number of nodes."""
+        check_node_features(x, self.in_channels, 'x')
+        check_node_features(x_0, self.x0_channels, 'x_0')
+        if self.in_channels == -1 or self.x0_channels == -1:
+            self._materialize(x, x_0)
+        check_initial_features(x_0, x, self.x0_channels, 'x_0')
+        self._check_dtype(x)
+        num_nodes = x.size(-2)
+        self._check_num_nodes(num_nodes)
+        return num_nodes
 
     def _check_dtype(self, x: Tensor, name: str = 'x') -> None:
         """Outside autocast, ``x`` must have the parameters' dtype."""
@@ -291,3 +294,42 @@ def _materialised(module: torch.nn.Module, cls: type) -> torch.nn.Module:
         out.weight = module.weight
         return out
     return module
+
+
+def _checked_wj_arguments(in_channels: int, out_channels: int, alpha: float,
+                          omega: Optional[str], num_nodes: Optional[int],
+                          modulation: bool, x0_channels: Optional[int],
+                          parametrization: Optional[str]
+                          ) -> Tuple[str, str]:
+    """Validate a WJ layer's arguments; return ``(parametrization,
+    omega)`` with their defaults filled in."""
+    if (in_channels <= 0 and in_channels != -1) or out_channels <= 0:
+        raise ValueError(f"'in_channels' and 'out_channels' must be "
+                         f"positive ('in_channels' may be -1: lazy), "
+                         f"got {in_channels} and {out_channels}")
+    if x0_channels is not None and x0_channels <= 0 and x0_channels != -1:
+        raise ValueError(f"'x0_channels' must be positive or -1 (lazy), "
+                         f"got {x0_channels}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"'alpha' must lie in [0, 1], got {alpha}")
+    if parametrization is None:
+        parametrization = ('paper' if num_nodes is not None else
+                           GENERAL_PARAMETRIZATION)
+    if parametrization not in PARAMETRIZATIONS:
+        raise ValueError(f"'parametrization' must be one of "
+                         f"{PARAMETRIZATIONS}, got {parametrization!r}")
+    if omega is None:
+        # tied, a learnable Omega drifts above one and sharpens (see the
+        # node-classification benchmark in docs/wjconv.rst)
+        omega = ('node' if num_nodes is not None else
+                 'none' if parametrization == 'tied' else 'channel')
+    if omega not in OMEGA_MODES:
+        raise ValueError(f"'omega' must be one of {OMEGA_MODES}, got "
+                         f"{omega!r}")
+    if num_nodes is None and (omega == 'node' or modulation):
+        what = "omega='node'" if omega == 'node' else 'modulation=True'
+        raise ValueError(f"{what} learns per-node parameters and needs "
+                         f"'num_nodes'")
+    if num_nodes is not None and num_nodes <= 0:
+        raise ValueError(f"'num_nodes' must be positive, got {num_nodes}")
+    return parametrization, omega
