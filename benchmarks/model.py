@@ -21,7 +21,7 @@ rate of the machine.
   GEMM speed the model turns into useful arithmetic; element-wise work,
   memory traffic, thin GEMMs and framework overhead are what lower it.
 * The data loader (``models.pose.data.loader.PoseWindows``) is measured
-  beside the training step when that module exists.
+  beside the training step.
 * ONNX Runtime: the same model exported by :mod:`models.pose.export` and
   run by ``onnxruntime`` (CPU, the same thread count) at batch 1 (latency)
   and the throughput batch, beside PyTorch's fp32 rows of the same run
@@ -635,36 +635,10 @@ def _stream_record(preset: str, mode: str, model, cfg, threads: int,
 def loader_records(preset: str, batch: int, threads: int,
                    train_pps: Optional[float],
                    quick: bool) -> List[Dict[str, Any]]:
-    """Throughput of ``PoseWindows.iterate_batches`` on a synthetic prepared
-    dataset, or a labelled TODO record when the loader does not exist."""
-    try:
-        from models.pose.data import loader as loader_module
-        PoseWindows = loader_module.PoseWindows
-    except Exception as exc:
-        common.log(f'model: data loader not measured ({exc!r})')
-        return [_record(
-            'TODO: data loader throughput', preset, 'loader', batch, None,
-            None, None, threads=threads,
-            note=f'TODO: models.pose.data.loader.PoseWindows is not '
-            f'importable ({type(exc).__name__}: {exc}); measure it beside '
-            f'the training step once it exists')]
-    try:
-        return _measure_loader(PoseWindows, preset, batch, threads,
-                               train_pps, quick)
-    except Exception as exc:
-        common.log(f'model: data loader measurement failed ({exc!r})')
-        return [_record(
-            'TODO: data loader throughput', preset, 'loader', batch, None,
-            None, None, threads=threads,
-            note=f'TODO: PoseWindows exists but the benchmark could not '
-            f'drive it ({type(exc).__name__}: {exc})')]
-
-
-def _measure_loader(PoseWindows, preset: str, batch: int, threads: int,
-                    train_pps: Optional[float],
-                    quick: bool) -> List[Dict[str, Any]]:
     """Batches/s of ``PoseWindows.iterate_batches`` as the training loop
-    uses it (shuffled, flip augmentation, drop_last)."""
+    uses it (shuffled, flip augmentation, drop_last), on a synthetic
+    prepared data set, beside the training step's consumption."""
+    from models.pose.data.loader import PoseWindows
     from models.pose.model import preset_config
 
     cfg = preset_config(preset)
@@ -933,12 +907,9 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
     lines += ['', '## Data loader', '']
     for r in records:
         if r['mode'] == 'loader':
-            if r['poses_per_s'] is None:
-                lines.append(f"* **{r['name']}**: {r['note']}")
-            else:
-                lines.append(f"* {r['name']}: {r['poses_per_s']:,.0f} "
-                             f"poses/s, {r['batches_per_s']:,.1f} batches/s "
-                             f"({r['note']})")
+            lines.append(f"* {r['name']}: {r['poses_per_s']:,.0f} "
+                         f"poses/s, {r['batches_per_s']:,.1f} batches/s "
+                         f"({r['note']})")
     skipped = [r for r in records if r['poses_per_s'] is None and
                r['mode'] not in ('loader', 'gemm', 'part', 'train-part')]
     if skipped:
