@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -435,21 +435,6 @@ def atomic_save_figure(fig, path: Path) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def markdown_table(headers: Sequence[str],
-                   rows: Iterable[Sequence[Any]]) -> str:
-    """A GitHub-flavoured Markdown table; ``None`` prints as ``-``."""
-    def cell(v: Any) -> str:
-        if v is None:
-            return '-'
-        return str(v).replace('|', '\\|')
-
-    lines = ['| ' + ' | '.join(headers) + ' |',
-             '|' + '|'.join('---' for _ in headers) + '|']
-    for row in rows:
-        lines.append('| ' + ' | '.join(cell(v) for v in row) + ' |')
-    return '\n'.join(lines)
 
 
 def fmt(value: Optional[float], digits: int = 2) -> Optional[str]:

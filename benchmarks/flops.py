@@ -19,6 +19,7 @@ import torch
 
 from benchmarks import _common as common
 from benchmarks import counting
+from models.pose.tables import markdown_table
 
 #: The WJ layer of the paper (eq. 6, no self-loops): what these counts
 #: and timings are about; the general-graph default differs.
@@ -158,7 +159,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                      h(r['flops_paper_linear_only']),
                      h(r['macs_fvcore']), h(2 * r['macs_fvcore']),
                      f"{2 * r['macs_fvcore'] / p_flops:.2f}x"])
-    lines.append(common.markdown_table(
+    lines.append(markdown_table(
         ['setting', 'paper params', 'our params', 'paper FLOPs',
          'ours, paper conv.', 'ours, Linear only', 'our MACs (fvcore)',
          'our FLOPs (2 x MACs)', 'real / published'], rows))
@@ -180,7 +181,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                      else '**NO**',
                      f"{r['flops_paper_convention']:,}",
                      f"{r['elementwise_ops']:,}"])
-    lines.append(common.markdown_table(
+    lines.append(markdown_table(
         ['preset', 'J', 'variant', 'params', 'MACs fvcore',
          'MACs analytic', 'equal (B=1, B=2)', 'FLOPs paper conv.',
          'element-wise ops'], rows))
@@ -195,7 +196,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                      else '**NO**',
                      f"{r['thop_macs_as_implemented']:,}",
                      f"{r['elementwise_ops']:,}"])
-    lines.append(common.markdown_table(
+    lines.append(markdown_table(
         ['layer', 'params', 'MACs fvcore', 'MACs analytic', 'equal',
          'thop MACs (our nn.Linear leaves)', 'element-wise ops'], rows))
     lines += ['', 'A thop-style counter on the authors\' WJ layer (raw '

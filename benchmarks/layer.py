@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from benchmarks import _common as common
 from benchmarks.counting import analytic_macs_wj_layer, nnz_of_jacobi
+from models.pose.tables import markdown_table
 
 #: The WJ layer of the paper (eq. 6, no self-loops): what these counts
 #: and timings are about; the general-graph default differs.
@@ -593,7 +594,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                 f"{r['ratio_to_reference']:.2f}",
                 f"{r['peak_mem_fwd_mb']:.1f}", f"{r['peak_mem_mb']:.1f}",
                 common.fmt(r.get('fwd_gflops'), 1)])
-        lines.append(common.markdown_table(
+        lines.append(markdown_table(
             ['layer', 'fwd ms (median ± IQR)', 'fwd+bwd ms (median ± IQR)',
              'fwd / ref', 'fwd+bwd / ref', 'peak fwd MiB',
              'peak fwd+bwd MiB', 'fwd GFLOP/s'], rows))

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from benchmarks import _common as common
 from benchmarks import counting
+from models.pose.tables import markdown_table
 from pyg_wj.utils import linear as onednn_capable_linear
 from pyg_wj.utils import onednn_inference, onednn_inference_available
 
@@ -761,7 +762,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
         else:
             rows.append([r['name'], f"{r['gemm_gflops']:.1f}",
                          f"{r['median_ms']:.2f} ms (IQR {r['iqr_ms']:.2f})"])
-    lines.append(common.markdown_table(['GEMM', 'GFLOP/s', 'spread'], rows))
+    lines.append(markdown_table(['GEMM', 'GFLOP/s', 'spread'], rows))
     lines += ceiling_markdown(records)
     lines += ['', '## Inference (eval) and training step', '']
     rows = []
@@ -785,7 +786,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                      None if 'max_rel_diff_vs_eager' not in r else
                      f"{r['max_rel_diff_vs_eager']:.1e}",
                      None if share is None else f'{100 * share:.0f}%'])
-    lines.append(common.markdown_table(
+    lines.append(markdown_table(
         ['preset', 'mode', 'batch', 'poses/s', 'poses/s IQR',
          'median ms/call', 'n', 'efficiency', 'eff. vs default GEMM',
          'GEMM GFLOP/s',
@@ -860,7 +861,7 @@ def ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
              f"{r['per_pose']:,}",
              f"{r['fp32_rate']:.1f} ({r['fp32_kernel']})",
              f"{r['bf16_rate']:.1f}", r['unit']] for r in parts]
-    lines.append(common.markdown_table(
+    lines.append(markdown_table(
         ['part', 'shape', 'per pose per block', 'fp32 rate', 'bf16 rate',
          'unit'], rows))
     lines += ['', f"Ceiling: fp32 {c['ceiling_ms_per_pose_fp32']:.3f} ms per "

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchmarks import _common as common
+from models.pose.tables import markdown_table
 
 HIDDEN = 16
 LR = 0.01
@@ -284,5 +285,5 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
     lines += [f'Mean ± standard deviation over {seeds} seeds, {epochs} '
               f'epochs, two layers of width {HIDDEN}; see '
               f'benchmarks/node_classification.py for the set-up.', '',
-              common.markdown_table(['model'] + graphs, rows), '']
+              markdown_table(['model'] + graphs, rows), '']
     return '\n'.join(lines)

@@ -25,6 +25,8 @@ from models.pose.io_utils import (
     ensure_directory,
     write_text_atomic,
 )
+from models.pose.per_action import per_action_results
+from models.pose.tables import format_results_markdown, format_results_table
 
 MM = 1000.0  # the data are in metres, the protocols in millimetres
 CPU = torch.device('cpu')
@@ -74,23 +76,16 @@ def compute_results(pred_mm: np.ndarray, target_mm: np.ndarray,
                     actions) -> Dict[str, Any]:
     """Per-sample errors aggregated per action and over actions."""
     check_finite_predictions(pred_mm)
-    per_sample = {
+    results = per_action_results({
         'mpjpe': metrics.mpjpe(pred_mm, target_mm),
         'p_mpjpe': metrics.p_mpjpe(pred_mm, target_mm),
         'n_mpjpe': metrics.n_mpjpe(pred_mm, target_mm),
-    }
-    per_action: Dict[str, Dict[str, float]] = {}
-    average: Dict[str, float] = {}
-    for name, errors in per_sample.items():
-        by_action, mean_over_actions = metrics.mean_per_action(errors,
-                                                               actions)
-        for action, value in by_action.items():
-            per_action.setdefault(action, {})[name] = float(value)
-        average[name] = float(mean_over_actions)
+    }, actions)
+    average = results['average']
     average['pck150'] = float(metrics.pck(pred_mm, target_mm, 150.0))
     average['auc'] = float(metrics.auc(pred_mm, target_mm))
-    return {'per_action': per_action, 'average': average,
-            'num_samples': int(len(pred_mm))}
+    results['num_samples'] = int(len(pred_mm))
+    return results
 
 
 def check_finite_predictions(pred: np.ndarray, source: str = 'the model'
@@ -109,7 +104,7 @@ def check_finite_predictions(pred: np.ndarray, source: str = 'the model'
 def print_results(results: Dict[str, Any], title: str = '') -> None:
     if title:
         print(title)
-    print(metrics.format_results_table(results), flush=True)
+    print(format_results_table(results), flush=True)
 
 
 def baseline_results(data, windows, joints: int, source: str,
@@ -208,7 +203,7 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     write_text_atomic(out_dir / 'metrics.json',
                       json.dumps(results, indent=2) + '\n')
     write_text_atomic(out_dir / 'metrics.md',
-                      metrics.format_results_markdown(results) +
+                      format_results_markdown(results) +
                       '\n## Beside simple baselines\n\n'
                       'Fitted on the same training split; errors in mm, '
                       'mean over actions.\n\n```\n' +

@@ -72,12 +72,6 @@ def test_atomic_write_keeps_old_file_on_error(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ['x.md']
 
 
-def test_markdown_table():
-    text = common.markdown_table(['a', 'b'], [[1, None], ['x|y', 2]])
-    assert text.splitlines() == ['| a | b |', '|---|---|', '| 1 | - |',
-                                 '| x\\|y | 2 |']
-
-
 def test_synthetic_prepared_dataset_feeds_the_loader():
     loader = pytest.importorskip('models.pose.data.loader')
     from benchmarks.model import synthetic_prepared
