@@ -19,6 +19,7 @@ import torch
 
 from benchmarks import _common as common
 from benchmarks import counting
+from models.pose.io_utils import write_text_atomic
 from models.pose.tables import markdown_table
 
 #: The WJ layer of the paper (eq. 6, no self-loops): what these counts
@@ -251,7 +252,7 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
                        f"{r['macs_fvcore']:,} != analytic "
                        f"{r['macs_analytic']:,}")
     common.atomic_write_json(out_dir / 'flops.json', records)
-    common.atomic_write_text(out_dir / 'flops.md',
-                             markdown(records, env, quick))
+    write_text_atomic(out_dir / 'flops.md',
+                      markdown(records, env, quick))
     common.log(f'flops: wrote {out_dir / "flops.json"} and flops.md')
     return records

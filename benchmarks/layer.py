@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from benchmarks import _common as common
 from benchmarks.counting import analytic_macs_wj_layer, nnz_of_jacobi
+from models.pose.io_utils import write_text_atomic
 from models.pose.tables import markdown_table
 
 #: The WJ layer of the paper (eq. 6, no self-loops): what these counts
@@ -484,8 +485,8 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
         records = _run(quick, threads)
     _, scatter_note = _scatter_note()
     common.atomic_write_json(out_dir / 'layer.json', records)
-    common.atomic_write_text(out_dir / 'layer.md',
-                             markdown(records, env, quick, scatter_note))
+    write_text_atomic(out_dir / 'layer.md',
+                      markdown(records, env, quick, scatter_note))
     try:
         plot(records, out_dir / 'layer.png')
     except Exception as exc:  # a missing matplotlib must not lose the data

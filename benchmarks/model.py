@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from benchmarks import _common as common
 from benchmarks import counting
+from models.pose.io_utils import write_text_atomic
 from models.pose.tables import markdown_table
 from pyg_wj.utils import linear as onednn_capable_linear
 from pyg_wj.utils import onednn_inference, onednn_inference_available
@@ -727,8 +728,8 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
         records += loader_records(preset, train_batch, threads, fp32_train,
                                   quick)
     common.atomic_write_json(out_dir / 'model.json', records)
-    common.atomic_write_text(out_dir / 'model.md',
-                             markdown(records, env, quick))
+    write_text_atomic(out_dir / 'model.md',
+                      markdown(records, env, quick))
     try:
         plot(records, out_dir / 'model.png')
     except Exception as exc:

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchmarks import _common as common
+from models.pose.io_utils import write_text_atomic
 from models.pose.tables import markdown_table
 
 HIDDEN = 16
@@ -258,8 +259,8 @@ def run(out_dir: Path, quick: bool, threads: int,
             common.log(f'node_classification: {graph_name:14s} {name:22s} '
                        f'{statistics.mean(accs):.3f} ± {std:.3f}')
     common.atomic_write_json(out_dir / 'node_classification.json', records)
-    common.atomic_write_text(out_dir / 'node_classification.md',
-                             markdown(records, env, quick))
+    write_text_atomic(out_dir / 'node_classification.md',
+                      markdown(records, env, quick))
     common.log(f'node_classification: wrote '
                f'{out_dir / "node_classification.json"} and .md')
     return records
