@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from models.pose import metrics
+from models.pose.infer import predict_root_relative
 from models.pose.io_utils import (
     directory_problem,
     ensure_directory,
@@ -32,7 +33,6 @@ MM = 1000.0  # the data are in metres, the protocols in millimetres
 CPU = torch.device('cpu')
 
 
-@torch.no_grad()
 def predict_windows(model: nn.Module, windows, batch_size: int = 1024,
                     flip_test: bool = True,
                     device: torch.device = CPU,
@@ -40,24 +40,12 @@ def predict_windows(model: nn.Module, windows, batch_size: int = 1024,
     """Root-relative predictions ``[num_samples, J, 3]`` (metres, the root
     joint set to zero as in the targets) for every window, under bfloat16
     autocast if ``bf16``."""
-    from models.pose.data.loader import flip_poses
-
-    was_training = model.training
-    model.eval()
-    skeleton_perm = windows.skeleton.flip_permutation
-    preds = []
-    for start in range(0, len(windows), batch_size):
-        idx = np.arange(start, min(start + batch_size, len(windows)))
-        inputs, _ = windows.get_batch(idx)
-        inputs = torch.as_tensor(inputs, device=device)
-        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-            pred = model(inputs).float()
-            if flip_test:  # average with the un-flipped flipped prediction
-                flipped = model(flip_poses(inputs, skeleton_perm)).float()
-                pred = 0.5 * (pred + flip_poses(flipped, skeleton_perm))
-        preds.append((pred - pred[:, :1]).cpu().numpy())
-    model.train(was_training)
-    return np.concatenate(preds) if preds else np.zeros(
+    batches = (windows.get_batch(np.arange(start, min(start + batch_size,
+                                                      len(windows))))[0]
+               for start in range(0, len(windows), batch_size))
+    flip = windows.skeleton.flip_permutation if flip_test else None
+    preds = predict_root_relative(model, batches, device, flip, bf16)
+    return torch.cat(preds).numpy() if preds else np.zeros(
         (0, windows.num_joints, 3), np.float32)
 
 
