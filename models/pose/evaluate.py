@@ -61,9 +61,11 @@ def evaluate_windows(model: nn.Module, windows, batch_size: int = 1024,
 
 
 def compute_results(pred_mm: np.ndarray, target_mm: np.ndarray,
-                    actions) -> Dict[str, Any]:
-    """Per-sample errors aggregated per action and over actions."""
-    check_finite_predictions(pred_mm)
+                    actions, source: str = 'the model') -> Dict[str, Any]:
+    """Per-sample errors aggregated per action and over actions; NaN or inf
+    predictions are refused first (:func:`check_finite_predictions`, whose
+    message names ``source``)."""
+    check_finite_predictions(pred_mm, source)
     results = per_action_results({
         'mpjpe': metrics.mpjpe(pred_mm, target_mm),
         'p_mpjpe': metrics.p_mpjpe(pred_mm, target_mm),
@@ -151,7 +153,6 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     training subjects without the last ``val_fraction`` of every sequence
     (the split the model was trained on). ``onnx`` runs that exported file
     with ONNX Runtime instead of the checkpoint's PyTorch weights."""
-    from models.pose.checkpoint import load_for_inference
     from models.pose.data.format import load_prepared
     from models.pose.data.loader import PoseWindows
 
@@ -159,21 +160,15 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     problem = directory_problem(out_dir)  # before the model runs, not after
     if problem:
         raise NotADirectoryError(f"--out {out_dir}: {problem}")
-    model, config = load_for_inference(checkpoint)
-    if onnx is not None:
-        if bf16:
-            raise ValueError('--bf16 does not apply to --onnx (ONNX Runtime '
-                             'runs the exported file in fp32)')
-        from models.pose.export import predictor_for
-        model = predictor_for(onnx, config)
+    model, config = _load_model(checkpoint, onnx, bf16)
     data = load_prepared(data_path)
     windows = PoseWindows(data, joints=config['joints'],
                           frames=config['frames'], source=source,
                           subjects=data.test_subjects, stride=stride)
     pred = predict_windows(model, windows, batch_size, flip_test, bf16=bf16)
-    check_finite_predictions(pred, f'checkpoint {checkpoint}')
     inputs, target = windows.get_batch(np.arange(len(windows)))
-    results = compute_results(pred * MM, target * MM, windows.actions)
+    results = compute_results(pred * MM, target * MM, windows.actions,
+                              f'checkpoint {checkpoint}')
     results['baselines'] = baseline_results(
         data, windows, config['joints'], source, val_fraction,
         results['average'], target * MM)
@@ -187,6 +182,30 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
                   f': errors in mm, mean over actions')
     print('Beside simple baselines fitted on the same training split:')
     print(format_baselines(results), flush=True)
+    _write_metrics(out_dir, results)
+    if pictures:
+        _save_pictures(out_dir, windows, inputs, pred, target,
+                       results['average']['mpjpe'])
+    return results
+
+
+def _load_model(checkpoint: Path, onnx: Optional[Path], bf16: bool):
+    """``(model, config)``: the checkpoint's PyTorch model, or the exported
+    ``onnx`` file run by ONNX Runtime with the checkpoint's config."""
+    from models.pose.checkpoint import load_for_inference
+
+    model, config = load_for_inference(checkpoint)
+    if onnx is not None:
+        if bf16:
+            raise ValueError('--bf16 does not apply to --onnx (ONNX Runtime '
+                             'runs the exported file in fp32)')
+        from models.pose.export import predictor_for
+        model = predictor_for(onnx, config)
+    return model, config
+
+
+def _write_metrics(out_dir: Path, results: Dict[str, Any]) -> None:
+    """``metrics.json`` (everything) and ``metrics.md`` (the tables)."""
     ensure_directory(out_dir, '--out')
     write_text_atomic(out_dir / 'metrics.json',
                       json.dumps(results, indent=2) + '\n')
@@ -196,34 +215,39 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
                       'Fitted on the same training split; errors in mm, '
                       'mean over actions.\n\n```\n' +
                       format_baselines(results) + '```\n')
-    if pictures:
-        from models.pose import plots
-        errors = metrics.mpjpe(pred * MM, target * MM)
-        worst = int(np.argmax(errors))
-        typical = int(np.argsort(errors)[len(errors) // 2])
-        centre = config['frames'] // 2
-        skeleton = windows.skeleton
-        for name, i in (('typical', typical), ('worst', worst)):
-            plots.save_pose_figure(
-                out_dir / f'pose_{name}.png', inputs[i, centre], pred[i],
-                gt_3d=target[i], skeleton=skeleton,
-                input_units='normalised',
-                title=f'{name} test pose: MPJPE {errors[i]:.1f} mm')
-        per_joint_poses = np.linalg.norm(pred - target, axis=-1) * MM
-        per_joint = per_joint_poses.mean(0)
-        plots.save_error_per_joint(
-            out_dir / 'error_per_joint.png', per_joint, skeleton,
-            title=f'error per joint, mean over all {len(per_joint_poses)} '
-                  f'test poses\n(the headline MPJPE, '
-                  f'{results["average"]["mpjpe"]:.1f} mm, is the mean over '
-                  f'actions)')
-        if (out_dir / 'log.csv').exists():
-            plots.save_training_curves(out_dir / 'training_curves.png',
-                                       out_dir / 'log.csv')
-        print(f'Wrote {out_dir / "metrics.json"}, metrics.md and pictures '
-              f'pose_typical.png, pose_worst.png, error_per_joint.png',
-              flush=True)
-    return results
+
+
+def _save_pictures(out_dir: Path, windows, inputs: np.ndarray,
+                   pred: np.ndarray, target: np.ndarray,
+                   mean_mpjpe: float) -> None:
+    """A typical and the worst test pose, the error per joint and, beside a
+    training log, the training curves."""
+    from models.pose import plots
+
+    errors = metrics.mpjpe(pred * MM, target * MM)
+    worst = int(np.argmax(errors))
+    typical = int(np.argsort(errors)[len(errors) // 2])
+    centre = windows.frames // 2
+    skeleton = windows.skeleton
+    for name, i in (('typical', typical), ('worst', worst)):
+        plots.save_pose_figure(
+            out_dir / f'pose_{name}.png', inputs[i, centre], pred[i],
+            gt_3d=target[i], skeleton=skeleton,
+            input_units='normalised',
+            title=f'{name} test pose: MPJPE {errors[i]:.1f} mm')
+    per_joint_poses = np.linalg.norm(pred - target, axis=-1) * MM
+    per_joint = per_joint_poses.mean(0)
+    plots.save_error_per_joint(
+        out_dir / 'error_per_joint.png', per_joint, skeleton,
+        title=f'error per joint, mean over all {len(per_joint_poses)} '
+              f'test poses\n(the headline MPJPE, '
+              f'{mean_mpjpe:.1f} mm, is the mean over actions)')
+    if (out_dir / 'log.csv').exists():
+        plots.save_training_curves(out_dir / 'training_curves.png',
+                                   out_dir / 'log.csv')
+    print(f'Wrote {out_dir / "metrics.json"}, metrics.md and pictures '
+          f'pose_typical.png, pose_worst.png, error_per_joint.png',
+          flush=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
