@@ -16,15 +16,16 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
 import torch.utils.benchmark as torch_benchmark
+
+from models.pose.io_utils import save_figure_atomic, write_text_atomic
 
 #: One line that every Markdown report repeats, so a reader of a single file
 #: knows how its memory column was obtained.
@@ -373,38 +374,10 @@ def _peak_from_function_events(prof) -> int:  # pragma: no cover
 # output files
 # --------------------------------------------------------------------------
 
-def _umask_mode() -> int:
-    """The mode an ordinary ``open()`` would give a new file (``mkstemp``
-    creates 0600 files, too private for results meant to be shared)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and ``os.replace``,
-    so a reader (or a crash) never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
-                               suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def atomic_write_json(path: Path, records: List[Dict[str, Any]]) -> None:
     """Records as a JSON list; NaN/inf become ``null`` (strict JSON)."""
     text = json.dumps(_json_safe(records), indent=2, allow_nan=False)
-    atomic_write_text(path, text + '\n')
+    write_text_atomic(path, text + '\n')
 
 
 def _json_safe(obj: Any) -> Any:
@@ -421,35 +394,8 @@ def _json_safe(obj: Any) -> Any:
 
 
 def atomic_save_figure(fig, path: Path) -> None:
-    """``fig.savefig`` to a temporary file, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.',
-                               suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches='tight')
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def markdown_table(headers: Sequence[str],
-                   rows: Iterable[Sequence[Any]]) -> str:
-    """A GitHub-flavoured Markdown table; ``None`` prints as ``-``."""
-    def cell(v: Any) -> str:
-        if v is None:
-            return '-'
-        return str(v).replace('|', '\\|')
-
-    lines = ['| ' + ' | '.join(headers) + ' |',
-             '|' + '|'.join('---' for _ in headers) + '|']
-    for row in rows:
-        lines.append('| ' + ' | '.join(cell(v) for v in row) + ' |')
-    return '\n'.join(lines)
+    """A report's figure, written atomically at the reports' resolution."""
+    save_figure_atomic(fig, path, dpi=110, bbox_inches='tight')
 
 
 def fmt(value: Optional[float], digits: int = 2) -> Optional[str]:

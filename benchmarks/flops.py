@@ -21,7 +21,9 @@ from torch_geometric.profile import count_parameters
 from benchmarks import _common as common
 from benchmarks import counting
 from benchmarks.counting import EQ6
+from models.pose.io_utils import write_text_atomic
 from models.pose.model import VARIANTS
+from models.pose.tables import markdown_table
 
 #: The paper's Table 4, the one copy the reports and tests use:
 #: (preset, joints) -> (parameters, FLOPs).
@@ -172,7 +174,7 @@ def _table4_section(records: List[Dict[str, Any]]) -> List[str]:
                      h(r['flops_paper_linear_only']),
                      h(r['macs_fvcore']), h(2 * r['macs_fvcore']),
                      f"{2 * r['macs_fvcore'] / p_flops:.2f}x"])
-    lines.append(common.markdown_table(
+    lines.append(markdown_table(
         ['setting', 'paper params', 'our params', 'paper FLOPs',
          'ours, paper conv.', 'ours, Linear only', 'our MACs (fvcore)',
          'our FLOPs (2 x MACs)', 'real / published'], rows))
@@ -202,7 +204,7 @@ def _presets_section(records: List[Dict[str, Any]]) -> List[str]:
         rows.append([r['preset'], r['joints'], r['variant']] +
                     _count_cells(r, equal, 'flops_paper_convention'))
     return ['## Every preset, joint count and variant', '',
-            common.markdown_table(
+            markdown_table(
                 ['preset', 'J', 'variant', 'params', 'MACs fvcore',
                  'MACs analytic', 'equal (B=1, B=2)', 'FLOPs paper conv.',
                  'element-wise ops'], rows), '']
@@ -217,7 +219,7 @@ def _layers_section(records: List[Dict[str, Any]]) -> List[str]:
         rows.append([r['name']] +
                     _count_cells(r, equal, 'thop_macs_as_implemented'))
     return ['## WJ layers alone (per call)', '',
-            common.markdown_table(
+            markdown_table(
                 ['layer', 'params', 'MACs fvcore', 'MACs analytic', 'equal',
                  'thop MACs (our nn.Linear leaves)', 'element-wise ops'],
                 rows),
@@ -278,7 +280,7 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
                        f"{r['macs_fvcore']:,} != analytic "
                        f"{r['macs_analytic']:,}")
     common.atomic_write_json(out_dir / 'flops.json', records)
-    common.atomic_write_text(out_dir / 'flops.md',
-                             markdown(records, env, quick))
+    write_text_atomic(out_dir / 'flops.md',
+                      markdown(records, env, quick))
     common.log(f'flops: wrote {out_dir / "flops.json"} and flops.md')
     return records

@@ -35,6 +35,8 @@ from torch import Tensor, nn
 
 from benchmarks import _common as common
 from benchmarks.counting import EQ6, analytic_macs_wj_layer, nnz_of_jacobi
+from models.pose.io_utils import write_text_atomic
+from models.pose.tables import markdown_table
 
 REFERENCE = 'reference (sum of parts)'
 
@@ -502,8 +504,8 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
         records = _run(quick, threads)
     _, scatter_note = _scatter_note()
     common.atomic_write_json(out_dir / 'layer.json', records)
-    common.atomic_write_text(out_dir / 'layer.md',
-                             markdown(records, env, quick, scatter_note))
+    write_text_atomic(out_dir / 'layer.md',
+                      markdown(records, env, quick, scatter_note))
     try:
         plot(records, out_dir / 'layer.png')
     except Exception as exc:  # a missing matplotlib must not lose the data
@@ -625,7 +627,7 @@ def _case_lines(records: List[Dict[str, Any]], case: str) -> List[str]:
             f"{r['ratio_to_reference']:.2f}",
             f"{r['peak_mem_fwd_mb']:.1f}", f"{r['peak_mem_mb']:.1f}",
             common.fmt(r.get('fwd_gflops'), 1)])
-    lines.append(common.markdown_table(
+    lines.append(markdown_table(
         ['layer', 'fwd ms (median ± IQR)', 'fwd+bwd ms (median ± IQR)',
          'fwd / ref', 'fwd+bwd / ref', 'peak fwd MiB',
          'peak fwd+bwd MiB', 'fwd GFLOP/s'], rows))

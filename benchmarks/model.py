@@ -40,6 +40,8 @@ import torch.nn.functional as F
 
 from benchmarks import _common as common
 from benchmarks import counting
+from models.pose.io_utils import write_text_atomic
+from models.pose.tables import markdown_table
 from pyg_wj.utils import linear as onednn_capable_linear
 from pyg_wj.utils import onednn_inference, onednn_inference_available
 
@@ -805,8 +807,8 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
         records += loader_records(preset, train_batch, threads, fp32_train,
                                   quick)
     common.atomic_write_json(out_dir / 'model.json', records)
-    common.atomic_write_text(out_dir / 'model.md',
-                             markdown(records, env, quick))
+    write_text_atomic(out_dir / 'model.md',
+                      markdown(records, env, quick))
     try:
         plot(records, out_dir / 'model.png')
     except Exception as exc:
@@ -840,7 +842,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
         else:
             rows.append([r['name'], f"{r['gemm_gflops']:.1f}",
                          f"{r['median_ms']:.2f} ms (IQR {r['iqr_ms']:.2f})"])
-    lines.append(common.markdown_table(['GEMM', 'GFLOP/s', 'spread'], rows))
+    lines.append(markdown_table(['GEMM', 'GFLOP/s', 'spread'], rows))
     lines += ceiling_markdown(records)
     lines += ['', '## Inference (eval) and training step', '']
     rows = []
@@ -864,7 +866,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
                      None if 'max_rel_diff_vs_eager' not in r else
                      f"{r['max_rel_diff_vs_eager']:.1e}",
                      None if share is None else f'{100 * share:.0f}%'])
-    lines.append(common.markdown_table(
+    lines.append(markdown_table(
         ['preset', 'mode', 'batch', 'poses/s', 'poses/s IQR',
          'median ms/call', 'n', 'efficiency', 'eff. vs default GEMM',
          'GEMM GFLOP/s',
@@ -970,7 +972,7 @@ def ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
              f"{r['per_pose']:,}",
              f"{r['fp32_rate']:.1f} ({r['fp32_kernel']})",
              f"{r['bf16_rate']:.1f}", r['unit']] for r in parts]
-    lines.append(common.markdown_table(
+    lines.append(markdown_table(
         ['part', 'shape', 'per pose per block', 'fp32 rate', 'bf16 rate',
          'unit'], rows))
     lines += ['', f"Ceiling: fp32 {c['ceiling_ms_per_pose_fp32']:.3f} ms per "

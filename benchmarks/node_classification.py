@@ -36,6 +36,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchmarks import _common as common
+from models.pose.io_utils import write_text_atomic
+from models.pose.tables import markdown_table
 
 HIDDEN = 16
 LR = 0.01
@@ -257,8 +259,8 @@ def run(out_dir: Path, quick: bool, threads: int,
             common.log(f'node_classification: {graph_name:14s} {name:22s} '
                        f'{statistics.mean(accs):.3f} ± {std:.3f}')
     common.atomic_write_json(out_dir / 'node_classification.json', records)
-    common.atomic_write_text(out_dir / 'node_classification.md',
-                             markdown(records, env, quick))
+    write_text_atomic(out_dir / 'node_classification.md',
+                      markdown(records, env, quick))
     common.log(f'node_classification: wrote '
                f'{out_dir / "node_classification.json"} and .md')
     return records
@@ -284,5 +286,5 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
     lines += [f'Mean ± standard deviation over {seeds} seeds, {epochs} '
               f'epochs, two layers of width {HIDDEN}; see '
               f'benchmarks/node_classification.py for the set-up.', '',
-              common.markdown_table(['model'] + graphs, rows), '']
+              markdown_table(['model'] + graphs, rows), '']
     return '\n'.join(lines)

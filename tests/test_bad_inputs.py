@@ -460,16 +460,17 @@ def test_cli_bad_inputs(name, argv, match, files, ckpts, capsys):
 
 
 def test_unwritable_output_directory(files, tmp_path, capsys):
-    if os.geteuid() == 0:
-        target = '/proc/pyg-wj-test/out'  # not writable even for root
-    else:
-        locked = tmp_path / 'locked'
-        locked.mkdir()
-        locked.chmod(0o500)
-        target = str(locked / 'sub')
-    code = cli(['prepare-demo', '--out', f'{target}/demo.npz'])
+    # A directory under a regular file cannot be created, by root either
+    # (chmod does not stop root); the exact message rules out a pass for
+    # another reason.
+    blocker = tmp_path / 'blocker'
+    blocker.write_text('x')
+    target = blocker / 'sub' / 'demo.npz'
+    code = cli(['prepare-demo', '--out', str(target)])
     assert code == 2
-    assert 'error: ' in capsys.readouterr().err
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f'error: cannot write {target}: {blocker} is a file, so '
+        f'{blocker / "sub"} cannot be created under it')
 
 
 graphs = st.integers(min_value=1, max_value=12).flatmap(

@@ -25,7 +25,7 @@ COMMANDS = {
     'train': ('models.pose.train', 'train a model (DDP under torchrun)'),
     'evaluate': ('models.pose.evaluate',
                  'MPJPE / P-MPJPE / N-MPJPE per action, PCK and AUC'),
-    'infer': ('models.pose.infer', '3D poses from a file of 2D keypoints'),
+    'infer': ('models.pose.infer_cli', '3D poses from a file of 2D keypoints'),
     'prepare-h36m': ('models.pose.data.h36m',
                      'convert VideoPose3D Human3.6M files'),
     'prepare-3dhp': ('models.pose.data.mpi3dhp',

@@ -20,17 +20,19 @@ import torch
 from torch import nn
 
 from models.pose import metrics
+from models.pose.infer import predict_root_relative
 from models.pose.io_utils import (
     directory_problem,
     ensure_directory,
     write_text_atomic,
 )
+from models.pose.per_action import per_action_results
+from models.pose.tables import format_results_markdown, format_results_table
 
 MM = 1000.0  # the data are in metres, the protocols in millimetres
 CPU = torch.device('cpu')
 
 
-@torch.no_grad()
 def predict_windows(model: nn.Module, windows, batch_size: int = 1024,
                     flip_test: bool = True,
                     device: torch.device = CPU,
@@ -38,24 +40,12 @@ def predict_windows(model: nn.Module, windows, batch_size: int = 1024,
     """Root-relative predictions ``[num_samples, J, 3]`` (metres, the root
     joint set to zero as in the targets) for every window, under bfloat16
     autocast if ``bf16``."""
-    from models.pose.data.loader import flip_poses
-
-    was_training = model.training
-    model.eval()
-    skeleton_perm = windows.skeleton.flip_permutation
-    preds = []
-    for start in range(0, len(windows), batch_size):
-        idx = np.arange(start, min(start + batch_size, len(windows)))
-        inputs, _ = windows.get_batch(idx)
-        inputs = torch.as_tensor(inputs, device=device)
-        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-            pred = model(inputs).float()
-            if flip_test:  # average with the un-flipped flipped prediction
-                flipped = model(flip_poses(inputs, skeleton_perm)).float()
-                pred = 0.5 * (pred + flip_poses(flipped, skeleton_perm))
-        preds.append((pred - pred[:, :1]).cpu().numpy())
-    model.train(was_training)
-    return np.concatenate(preds) if preds else np.zeros(
+    batches = (windows.get_batch(np.arange(start, min(start + batch_size,
+                                                      len(windows))))[0]
+               for start in range(0, len(windows), batch_size))
+    flip = windows.skeleton.flip_permutation if flip_test else None
+    preds = predict_root_relative(model, batches, device, flip, bf16)
+    return torch.cat(preds).numpy() if preds else np.zeros(
         (0, windows.num_joints, 3), np.float32)
 
 
@@ -71,26 +61,21 @@ def evaluate_windows(model: nn.Module, windows, batch_size: int = 1024,
 
 
 def compute_results(pred_mm: np.ndarray, target_mm: np.ndarray,
-                    actions) -> Dict[str, Any]:
-    """Per-sample errors aggregated per action and over actions."""
-    check_finite_predictions(pred_mm)
-    per_sample = {
+                    actions, source: str = 'the model') -> Dict[str, Any]:
+    """Per-sample errors aggregated per action and over actions; NaN or inf
+    predictions are refused first (:func:`check_finite_predictions`, whose
+    message names ``source``)."""
+    check_finite_predictions(pred_mm, source)
+    results = per_action_results({
         'mpjpe': metrics.mpjpe(pred_mm, target_mm),
         'p_mpjpe': metrics.p_mpjpe(pred_mm, target_mm),
         'n_mpjpe': metrics.n_mpjpe(pred_mm, target_mm),
-    }
-    per_action: Dict[str, Dict[str, float]] = {}
-    average: Dict[str, float] = {}
-    for name, errors in per_sample.items():
-        by_action, mean_over_actions = metrics.mean_per_action(errors,
-                                                               actions)
-        for action, value in by_action.items():
-            per_action.setdefault(action, {})[name] = float(value)
-        average[name] = float(mean_over_actions)
+    }, actions)
+    average = results['average']
     average['pck150'] = float(metrics.pck(pred_mm, target_mm, 150.0))
     average['auc'] = float(metrics.auc(pred_mm, target_mm))
-    return {'per_action': per_action, 'average': average,
-            'num_samples': int(len(pred_mm))}
+    results['num_samples'] = int(len(pred_mm))
+    return results
 
 
 def check_finite_predictions(pred: np.ndarray, source: str = 'the model'
@@ -109,7 +94,7 @@ def check_finite_predictions(pred: np.ndarray, source: str = 'the model'
 def print_results(results: Dict[str, Any], title: str = '') -> None:
     if title:
         print(title)
-    print(metrics.format_results_table(results), flush=True)
+    print(format_results_table(results), flush=True)
 
 
 def baseline_results(data, windows, joints: int, source: str,
@@ -168,7 +153,6 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     training subjects without the last ``val_fraction`` of every sequence
     (the split the model was trained on). ``onnx`` runs that exported file
     with ONNX Runtime instead of the checkpoint's PyTorch weights."""
-    from models.pose.checkpoint import load_for_inference
     from models.pose.data.format import load_prepared
     from models.pose.data.loader import PoseWindows
 
@@ -176,21 +160,15 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     problem = directory_problem(out_dir)  # before the model runs, not after
     if problem:
         raise NotADirectoryError(f"--out {out_dir}: {problem}")
-    model, config = load_for_inference(checkpoint)
-    if onnx is not None:
-        if bf16:
-            raise ValueError('--bf16 does not apply to --onnx (ONNX Runtime '
-                             'runs the exported file in fp32)')
-        from models.pose.export import predictor_for
-        model = predictor_for(onnx, config)
+    model, config = _load_model(checkpoint, onnx, bf16)
     data = load_prepared(data_path)
     windows = PoseWindows(data, joints=config['joints'],
                           frames=config['frames'], source=source,
                           subjects=data.test_subjects, stride=stride)
     pred = predict_windows(model, windows, batch_size, flip_test, bf16=bf16)
-    check_finite_predictions(pred, f'checkpoint {checkpoint}')
     inputs, target = windows.get_batch(np.arange(len(windows)))
-    results = compute_results(pred * MM, target * MM, windows.actions)
+    results = compute_results(pred * MM, target * MM, windows.actions,
+                              f'checkpoint {checkpoint}')
     results['baselines'] = baseline_results(
         data, windows, config['joints'], source, val_fraction,
         results['average'], target * MM)
@@ -204,43 +182,72 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
                   f': errors in mm, mean over actions')
     print('Beside simple baselines fitted on the same training split:')
     print(format_baselines(results), flush=True)
+    _write_metrics(out_dir, results)
+    if pictures:
+        _save_pictures(out_dir, windows, inputs, pred, target,
+                       results['average']['mpjpe'])
+    return results
+
+
+def _load_model(checkpoint: Path, onnx: Optional[Path], bf16: bool):
+    """``(model, config)``: the checkpoint's PyTorch model, or the exported
+    ``onnx`` file run by ONNX Runtime with the checkpoint's config."""
+    from models.pose.checkpoint import load_for_inference
+
+    model, config = load_for_inference(checkpoint)
+    if onnx is not None:
+        if bf16:
+            raise ValueError('--bf16 does not apply to --onnx (ONNX Runtime '
+                             'runs the exported file in fp32)')
+        from models.pose.export import predictor_for
+        model = predictor_for(onnx, config)
+    return model, config
+
+
+def _write_metrics(out_dir: Path, results: Dict[str, Any]) -> None:
+    """``metrics.json`` (everything) and ``metrics.md`` (the tables)."""
     ensure_directory(out_dir, '--out')
     write_text_atomic(out_dir / 'metrics.json',
                       json.dumps(results, indent=2) + '\n')
     write_text_atomic(out_dir / 'metrics.md',
-                      metrics.format_results_markdown(results) +
+                      format_results_markdown(results) +
                       '\n## Beside simple baselines\n\n'
                       'Fitted on the same training split; errors in mm, '
                       'mean over actions.\n\n```\n' +
                       format_baselines(results) + '```\n')
-    if pictures:
-        from models.pose import plots
-        errors = metrics.mpjpe(pred * MM, target * MM)
-        worst = int(np.argmax(errors))
-        typical = int(np.argsort(errors)[len(errors) // 2])
-        centre = config['frames'] // 2
-        skeleton = windows.skeleton
-        for name, i in (('typical', typical), ('worst', worst)):
-            plots.save_pose_figure(
-                out_dir / f'pose_{name}.png', inputs[i, centre], pred[i],
-                gt_3d=target[i], skeleton=skeleton,
-                input_units='normalised',
-                title=f'{name} test pose: MPJPE {errors[i]:.1f} mm')
-        per_joint_poses = np.linalg.norm(pred - target, axis=-1) * MM
-        per_joint = per_joint_poses.mean(0)
-        plots.save_error_per_joint(
-            out_dir / 'error_per_joint.png', per_joint, skeleton,
-            title=f'error per joint, mean over all {len(per_joint_poses)} '
-                  f'test poses\n(the headline MPJPE, '
-                  f'{results["average"]["mpjpe"]:.1f} mm, is the mean over '
-                  f'actions)')
-        if (out_dir / 'log.csv').exists():
-            plots.save_training_curves(out_dir / 'training_curves.png',
-                                       out_dir / 'log.csv')
-        print(f'Wrote {out_dir / "metrics.json"}, metrics.md and pictures '
-              f'pose_typical.png, pose_worst.png, error_per_joint.png',
-              flush=True)
-    return results
+
+
+def _save_pictures(out_dir: Path, windows, inputs: np.ndarray,
+                   pred: np.ndarray, target: np.ndarray,
+                   mean_mpjpe: float) -> None:
+    """A typical and the worst test pose, the error per joint and, beside a
+    training log, the training curves."""
+    from models.pose import plots
+
+    errors = metrics.mpjpe(pred * MM, target * MM)
+    worst = int(np.argmax(errors))
+    typical = int(np.argsort(errors)[len(errors) // 2])
+    centre = windows.frames // 2
+    skeleton = windows.skeleton
+    for name, i in (('typical', typical), ('worst', worst)):
+        plots.save_pose_figure(
+            out_dir / f'pose_{name}.png', inputs[i, centre], pred[i],
+            gt_3d=target[i], skeleton=skeleton,
+            input_units='normalised',
+            title=f'{name} test pose: MPJPE {errors[i]:.1f} mm')
+    per_joint_poses = np.linalg.norm(pred - target, axis=-1) * MM
+    per_joint = per_joint_poses.mean(0)
+    plots.save_error_per_joint(
+        out_dir / 'error_per_joint.png', per_joint, skeleton,
+        title=f'error per joint, mean over all {len(per_joint_poses)} '
+              f'test poses\n(the headline MPJPE, '
+              f'{mean_mpjpe:.1f} mm, is the mean over actions)')
+    if (out_dir / 'log.csv').exists():
+        plots.save_training_curves(out_dir / 'training_curves.png',
+                                   out_dir / 'log.csv')
+    print(f'Wrote {out_dir / "metrics.json"}, metrics.md and pictures '
+          f'pose_typical.png, pose_worst.png, error_per_joint.png',
+          flush=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

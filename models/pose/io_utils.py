@@ -75,7 +75,7 @@ def atomic_write(path: PathLike, data: bytes) -> Path:
     the cause; the previous file at ``path``, if any, is left as it was.
     """
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path('.')
+    directory = path.parent  # Path('x').parent is Path('.')
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {path}: it is a directory")
     _make_directory(directory, f"cannot write {path}",
@@ -199,7 +199,20 @@ class RunDirectoryLock:
 
 
 def write_text_atomic(path: PathLike, text: str) -> Path:
+    """``text`` as UTF-8 through :func:`atomic_write`; returns the path."""
+    if not isinstance(text, str):
+        raise TypeError(f"cannot write {path}: expected text (str), got "
+                        f"{type(text).__name__}")
     return atomic_write(path, text.encode('utf-8'))
+
+
+def save_figure_atomic(fig, path: PathLike, **savefig_kwargs) -> Path:
+    """A matplotlib figure rendered in memory (in the format of the file
+    name's suffix) and written through :func:`atomic_write`."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=Path(path).suffix.lower().lstrip('.'),
+                **savefig_kwargs)
+    return atomic_write(path, buffer.getvalue())
 
 
 def save_npz_atomic(path: PathLike, **arrays: np.ndarray) -> Path:

@@ -17,7 +17,6 @@ right, camera z as depth and -y as up, seen from slightly above and beside
 the camera, so the figure looks like the image the 2D input came from.
 """
 import csv
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -30,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers '3d')
 
-from models.pose.io_utils import atomic_write
+from models.pose.io_utils import atomic_write, save_figure_atomic
 from models.pose.skeleton import Skeleton, get_skeleton
 
 PathLike = Union[str, os.PathLike]
@@ -122,9 +121,7 @@ def _new_figure(width: float, height: float) -> Figure:
 
 def _save_figure(fig: Figure, path: Path, dpi: int) -> None:
     """Render to memory, then write atomically."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=path.suffix.lower().lstrip('.'), dpi=dpi)
-    atomic_write(path, buffer.getvalue())
+    save_figure_atomic(fig, path, dpi=dpi)
 
 
 def _legend_handles(with_gt: bool) -> List[Line2D]:

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.pose.infer import normalise_keypoints
+from models.pose.data.loader import centred_window_indices
+from models.pose.infer import normalize_keypoints
 
 
 class StreamingLifter:
@@ -83,7 +84,7 @@ class StreamingLifter:
                              f"stream so far had {self._joints}")
         if not np.isfinite(kp).all():
             raise ValueError("'keypoints_px' holds NaN or inf")
-        self._buffer.append(normalise_keypoints(kp, self.image_size))
+        self._buffer.append(normalize_keypoints(kp, self.image_size))
         self._received += 1
         if self._received <= self.lookahead:
             return None
@@ -101,8 +102,7 @@ class StreamingLifter:
         """Pose of stream frame ``frame`` from the buffered frames."""
         newest = self._received - 1
         oldest = newest - len(self._buffer) + 1
-        wanted = np.clip(np.arange(frame - self.half, frame + self.half + 1),
-                         0, newest)
+        wanted = centred_window_indices(frame, self.frames, 0, newest)
         # frames older than the buffer are only asked for at the stream's
         # start, where clipping to 0 keeps them inside it
         window = np.stack([self._buffer[i - oldest] for i in wanted])

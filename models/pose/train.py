@@ -46,7 +46,7 @@ from models.pose.io_utils import (
     atomic_write,
     remove_stale_temporaries,
 )
-from models.pose.metrics import loss_eq11
+from models.pose.loss import loss_eq11
 from models.pose.model import MLPGraphWJ, ModelConfig, preset_config
 
 

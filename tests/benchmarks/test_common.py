@@ -1,4 +1,4 @@
-"""The measuring helpers: memory method, timing summary, atomic files."""
+"""The measuring helpers: memory method, timing summary, JSON reports."""
 import json
 
 import pytest
@@ -38,8 +38,7 @@ def test_time_callable_summary():
     x = torch.randn(64, 64)
     t = common.time_callable(lambda: x @ x, threads=1, min_run_time=0.02,
                              min_samples=3, warmup=1)
-    assert t.median > 0 and t.iqr >= 0 and t.samples >= 1
-    assert t.q25 <= t.median <= t.q75
+    assert t.median > 0 and t.samples >= 1
 
 
 def test_pin_threads():
@@ -58,26 +57,6 @@ def test_atomic_json_strict(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ['x.json']
 
 
-def test_atomic_write_keeps_old_file_on_error(tmp_path):
-    path = tmp_path / 'x.md'
-    common.atomic_write_text(path, 'old')
-
-    class Boom:
-        def __str__(self):
-            raise RuntimeError('boom')
-
-    with pytest.raises(TypeError):
-        common.atomic_write_text(path, Boom())  # not a str: write fails
-    assert path.read_text() == 'old'
-    assert [p.name for p in tmp_path.iterdir()] == ['x.md']
-
-
-def test_markdown_table():
-    text = common.markdown_table(['a', 'b'], [[1, None], ['x|y', 2]])
-    assert text.splitlines() == ['| a | b |', '|---|---|', '| 1 | - |',
-                                 '| x\\|y | 2 |']
-
-
 def test_synthetic_prepared_dataset_feeds_the_loader():
     loader = pytest.importorskip('models.pose.data.loader')
     from benchmarks.model import synthetic_prepared
@@ -92,18 +71,8 @@ def test_synthetic_prepared_dataset_feeds_the_loader():
     assert tuple(targets.shape) == (8, 16, 3)
 
 
-def test_cpu_monitor_share_in_range():
-    monitor = common.CpuMonitor().start()
-    x = torch.randn(200, 200)
-    for _ in range(50):
-        x @ x
-    share = monitor.stop()
-    assert share is None or 0.0 <= share <= 1.0
-
-
 def test_timing_records_contention():
     x = torch.randn(32, 32)
     t = common.time_callable(lambda: x @ x, threads=1, min_run_time=0.02,
                              min_samples=3, warmup=1, retries=0)
-    assert t.contention is None or 0.0 <= t.contention <= 1.0
     assert isinstance(t.contended, bool)

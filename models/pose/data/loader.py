@@ -32,6 +32,23 @@ def flip_poses(poses: ArrayLike, flip_permutation: Sequence[int]
     return out
 
 
+def centred_window_indices(centres, frames: int, first, last) -> np.ndarray:
+    """Frame indices of the windows of ``frames`` frames centred on
+    ``centres``, edge-padded.
+
+    Row ``i`` lists ``centres[i] - T//2, ..., centres[i] + T - 1 - T//2``,
+    each clamped to ``[first, last]`` (the sequence's ends: clamping repeats
+    the edge frames). ``first`` and ``last`` are scalars or one bound per
+    centre; a scalar centre gives one row ``[T]``.
+
+    Returns:
+        ``[N, T]`` indices (``centres.shape + (T,)``).
+    """
+    offsets = np.arange(frames) - frames // 2
+    return np.clip(np.asarray(centres)[..., None] + offsets,
+                   np.asarray(first)[..., None], np.asarray(last)[..., None])
+
+
 class PoseWindows:
     """All windows of ``frames`` frames of the chosen subjects and source.
 
@@ -124,8 +141,8 @@ class PoseWindows:
 
     def window_indices(self, indices: np.ndarray) -> np.ndarray:
         """``[B, T]`` frame indices of the windows, edge-padded."""
-        idx = self._centre[indices, None] + self._offsets
-        return np.clip(idx, self._lo[indices, None], self._hi[indices, None])
+        return centred_window_indices(self._centre[indices], self.frames,
+                                      self._lo[indices], self._hi[indices])
 
     def get_batch(self, indices) -> Tuple[np.ndarray, np.ndarray]:
         """``(inputs [B, T, J, 2], targets [B, J, 3])`` as float32 arrays."""

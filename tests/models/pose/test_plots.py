@@ -113,19 +113,6 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_atomic_write_cleans_up_on_error(tmp_path, monkeypatch):
-    target = tmp_path / 'keep.png'
-    target.write_bytes(b'old')
-
-    def fail(src, dst):
-        raise OSError('replace failed')
-    monkeypatch.setattr(os, 'replace', fail)
-    with pytest.raises(OSError):
-        plots.atomic_write(target, b'new contents')
-    assert target.read_bytes() == b'old'
-    assert [p.name for p in tmp_path.iterdir()] == ['keep.png']
-
-
 def test_save_pose_animation_gif(tmp_path):
     frames = np.stack([POSE_3D * (1 + 0.05 * k) for k in range(3)])
     inputs = np.stack([POSE_2D + 5 * k for k in range(3)])

@@ -22,12 +22,12 @@ from models.pose.checkpoint import (
     load_checkpoint,
     state_digest,
 )
-from models.pose.infer import load_keypoints
 from models.pose.io_utils import (
     RunDirectoryBusy,
     RunDirectoryLock,
     atomic_write,
 )
+from models.pose.keypoint_io import load_keypoints
 from models.pose.model import preset_config
 from models.pose.train import NonFiniteLossError, TrainConfig, train
 
