@@ -41,18 +41,10 @@ import torch.nn.functional as F
 from benchmarks import _common as common
 from benchmarks import counting
 from models.pose.io_utils import write_text_atomic
+from models.pose.loss import loss_eq11
 from models.pose.tables import markdown_table
 from pyg_wj.utils import linear as onednn_capable_linear
 from pyg_wj.utils import onednn_inference, onednn_inference_available
-
-LAMBDA = 0.01  # paper eq. (11)
-
-
-def loss_eq11(pred, target, lam: float = LAMBDA):
-    """(1 - lambda) MSE + lambda MAE (paper eq. 11), written here so the
-    benchmark does not depend on the training code's helpers."""
-    diff = pred.float() - target
-    return (1 - lam) * diff.pow(2).mean() + lam * diff.abs().mean()
 
 
 def _record(name: str, preset: Optional[str], mode: str,
@@ -482,7 +474,7 @@ def training_records(preset: str, batch: int, modes: List[str],
             optimizer.zero_grad(set_to_none=True)
             with autocast:
                 pred = net(x)
-            loss = loss_eq11(pred, y)
+            loss = loss_eq11(pred.float(), y)
             loss.backward()
             optimizer.step()
             return loss
@@ -935,7 +927,7 @@ def training_ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
     for c in ceilings:
         parts = [r for r in records if r['mode'] == 'train-part' and
                  r['preset'] == c['preset']]
-        lines.append(common.markdown_table(
+        lines.append(markdown_table(
             ['GEMM', 'forward shape', 'forward ms', 'input grad ms',
              'weight grad ms', 'GFLOP/s'],
             [[r['name'].split('part: ', 1)[-1],
