@@ -681,14 +681,15 @@ def synthetic_prepared(num_subjects: int = 2, sequences_per_subject: int = 2,
                        seed: int = 0):
     """A random but valid dataset in the project's prepared format.
 
-    Built with the format module's own ``PreparedPoses``/``make_meta`` and
+    Built with the format module's own ``assemble_prepared`` and
     checked with its ``validate``, so the loader sees exactly what it would
     read from a prepared file; the values (random walks in metres, pixels
     inside a 1000 x 1000 image) only have to be plausible, not real.
     """
     import numpy as np
 
-    from models.pose.data.format import PreparedPoses, make_meta, validate
+    from models.pose.camera import Camera
+    from models.pose.data.format import assemble_prepared, make_meta, validate
 
     rng = np.random.default_rng(seed)
     subjects = [f'S{i + 1}' for i in range(num_subjects)]
@@ -707,15 +708,13 @@ def synthetic_prepared(num_subjects: int = 2, sequences_per_subject: int = 2,
                      train_subjects=subjects[:-1] or subjects,
                      test_subjects=subjects[-1:], sources=['gt'],
                      provenance={'generator': 'benchmarks.model'})
-    data = PreparedPoses(
-        meta=meta, positions_3d=positions.astype(np.float32),
-        camera_R=np.tile(np.eye(3, dtype=np.float32), (n_seq, cameras, 1, 1)),
-        camera_t=np.zeros((n_seq, cameras, 3), np.float32),
-        camera_intrinsics=np.tile(
-            np.array([1000, 1000, 500, 500, 0, 0, 0, 0, 0], np.float32),
-            (n_seq, cameras, 1)),
-        camera_resolution=np.full((n_seq, cameras, 2), 1000, np.int32),
-        keypoints_2d={'gt': keypoints.astype(np.float32)})
+    camera = Camera(id='synthetic', R=np.eye(3), t=np.zeros(3),
+                    intrinsics=np.array([1000, 1000, 500, 500, 0, 0, 0, 0,
+                                         0]),
+                    resolution=np.array([1000, 1000]))
+    data = assemble_prepared(
+        meta, np.split(positions, n_seq), [[camera] * cameras] * n_seq,
+        {'gt': np.split(keypoints, n_seq, axis=1)})
     validate(data)
     return data
 

@@ -33,13 +33,18 @@ class Camera:
 
 
 def quaternion_to_matrix(q) -> np.ndarray:
-    """Rotation matrix of a unit quaternion ``(w, x, y, z)``."""
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
+    """Rotation matrices ``[..., 3, 3]`` of quaternions ``[..., 4]`` in the
+    order ``(w, x, y, z)`` (scalar first), normalized to unit length."""
+    q = np.asarray(q, dtype=np.float64)
+    w, x, y, z = np.moveaxis(q / np.linalg.norm(q, axis=-1, keepdims=True),
+                             -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z),
+                  2 * (x * z + w * y)], -1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z),
+                  2 * (y * z - w * x)], -1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x),
+                  1 - 2 * (x * x + y * y)], -1)], -2)
 
 
 def cameras_path() -> Path:
@@ -106,7 +111,7 @@ def project_to_pixels(points_cam: np.ndarray,
 
 
 def normalize_screen(pixels: np.ndarray, w: float, h: float) -> np.ndarray:
-    """Pixels to the field's normalised coordinates: x maps to [-1, 1] and
+    """Pixels to the field's normalized coordinates: x maps to [-1, 1] and
     y keeps the aspect ratio (``x / w * 2 - [1, h / w]``)."""
     return pixels / w * 2 - np.array([1.0, h / w], dtype=pixels.dtype)
 

@@ -43,9 +43,11 @@ import importlib.metadata
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
+
+from models.pose.camera import quaternion_to_matrix
 
 URDF_SCALE = 0.25
 FPS = 50.0
@@ -107,19 +109,6 @@ def _offsets(urdf: Path) -> Dict[str, np.ndarray]:
     return out
 
 
-def _quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """``[..., 4]`` quaternions ``(w, x, y, z)`` to ``[..., 3, 3]``."""
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z),
-                  2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z),
-                  2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x),
-                  1 - 2 * (x * x + y * y)], -1)], -2)
-
-
 def _z_rotation(angle: np.ndarray) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     zero, one = np.zeros_like(angle), np.ones_like(angle)
@@ -135,7 +124,7 @@ def forward_kinematics(frames: np.ndarray,
     for name, size in LAYOUT:
         values[name] = frames[:, col:col + size]
         col += size
-    rot = {'root': _quat_to_matrix(values['root'])}
+    rot = {'root': quaternion_to_matrix(values['root'])}
     pos = {'root': values['root_pos']}
     for joint, parent in PARENT.items():  # parents come first
         pos[joint] = pos[parent] + np.einsum('fij,j->fi', rot[parent],
@@ -143,7 +132,7 @@ def forward_kinematics(frames: np.ndarray,
         if joint in values:
             local = values[joint]
             local_rot = (_z_rotation(local[:, 0]) if local.shape[1] == 1
-                         else _quat_to_matrix(local))
+                         else quaternion_to_matrix(local))
             rot[joint] = rot[parent] @ local_rot
         else:
             rot[joint] = rot[parent]
@@ -224,11 +213,3 @@ def source_info() -> Dict[str, str]:
     except importlib.metadata.PackageNotFoundError:
         info['version'] = 'unknown'
     return info
-
-
-def bone_lengths(positions: np.ndarray, parents: Tuple[int, ...]
-                 ) -> np.ndarray:
-    """``[frames, bones]`` lengths, for sanity checks."""
-    child = [j for j, p in enumerate(parents) if p >= 0]
-    parent = [parents[j] for j in child]
-    return np.linalg.norm(positions[:, child] - positions[:, parent], axis=-1)

@@ -14,29 +14,30 @@ are held out entirely: no frame of their motion is seen in training.
 import argparse
 import os
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 import numpy as np
 
 from models.pose.camera import (
+    Camera,
     load_h36m_cameras,
     project_to_pixels,
     world_to_camera,
 )
 from models.pose.data.format import (
     PreparedPoses,
+    assemble_prepared,
     load_prepared,
     make_meta,
     save_prepared,
 )
+from models.pose.data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS
 
 REPO = Path(__file__).resolve().parents[3]
 #: Bumped whenever the way the demo set is built changes, so that an older
 #: prepared file is rebuilt rather than silently reused (2: slerp
 #: resampling and detector-shaped noise).
 DEMO_VERSION = 2
-TRAIN_CALIBRATIONS = ('S1', 'S5', 'S6', 'S7', 'S8')
-TEST_CALIBRATIONS = ('S9', 'S11')
 
 
 def default_path() -> Path:
@@ -80,6 +81,42 @@ def place_in_capture_volume(positions: np.ndarray) -> np.ndarray:
     return out
 
 
+def _calibrations(clips: List[Dict], test_names: Set[str]) -> List[str]:
+    """Per clip, whose cameras film it: training clips take the training
+    subjects' calibrations in turn, test clips the test subjects'."""
+    counters = {True: 0, False: 0}
+    out = []
+    for clip in clips:
+        is_test = clip['name'] in test_names
+        calib = (TEST_SUBJECTS if is_test else TRAIN_SUBJECTS)
+        out.append(calib[counters[is_test] % len(calib)])
+        counters[is_test] += 1
+    return out
+
+
+def _film(world: np.ndarray, cams: List[Camera]) -> np.ndarray:
+    """``[C, F, 17, 2]`` exact pixel projections of world positions."""
+    return np.stack([project_to_pixels(world_to_camera(world, cam.R, cam.t),
+                                       cam.intrinsics) for cam in cams])
+
+
+def _provenance(source_info: Dict, sequences: List[Dict],
+                test_names: Set[str], noise_px: float, seed: int) -> Dict:
+    """Where the clips came from and how the set was built from them."""
+    provenance = dict(source_info)
+    provenance.update(
+        clips=[s['clip'] for s in sequences],
+        test_clips=sorted(test_names),
+        demo_version=DEMO_VERSION, noise_px=noise_px, noise_seed=seed,
+        noise_model=f'per-joint Gaussian jitter ({noise_px} px times '
+                    f'{NOISE_SCALE.tolist()}) plus {OUTLIER_RATE:.0%} '
+                    f'outliers at an exponential {OUTLIER_PX} px',
+        placement='root trajectory centred on the world origin, lowest '
+                  'joint on the floor; filmed by the 4 Human3.6M cameras of '
+                  'the calibration named per sequence')
+    return provenance
+
+
 def prepare_demo(out: Optional[Path] = None, noise_px: float = 2.0,
                  seed: int = 0) -> PreparedPoses:
     """Build the demo file from the installed motion-capture package."""
@@ -92,56 +129,27 @@ def prepare_demo(out: Optional[Path] = None, noise_px: float = 2.0,
     rng = np.random.default_rng(seed)
 
     sequences: List[Dict] = []
-    positions, gt_2d = [], []
-    cam_R, cam_t, cam_k, cam_res = [], [], [], []
-    counters = {True: 0, False: 0}
+    positions, views, gt_2d = [], [], []
     start = 0
-    for clip in clips:
-        is_test = clip['name'] in test_names
-        calib = (TEST_CALIBRATIONS if is_test else TRAIN_CALIBRATIONS)
-        calib = calib[counters[is_test] % len(calib)]
-        counters[is_test] += 1
+    for clip, calib in zip(clips, _calibrations(clips, test_names)):
         world = place_in_capture_volume(clip['positions'])
-        cams = cameras[calib]
-        views = []
-        for cam in cams:
-            views.append(project_to_pixels(world_to_camera(world, cam.R,
-                                                           cam.t),
-                                           cam.intrinsics))
         positions.append(world.astype(np.float32))
-        gt_2d.append(np.stack(views).astype(np.float32))
-        cam_R.append(np.stack([c.R for c in cams]))
-        cam_t.append(np.stack([c.t for c in cams]))
-        cam_k.append(np.stack([c.intrinsics for c in cams]))
-        cam_res.append(np.stack([c.resolution for c in cams]))
+        views.append(cameras[calib])
+        gt_2d.append(_film(world, cameras[calib]).astype(np.float32))
+        is_test = clip['name'] in test_names
         sequences.append({'subject': 'test' if is_test else 'train',
                           'action': clip['action'], 'start': start,
                           'length': int(len(world)), 'clip': clip['name'],
                           'calibration': calib})
         start += len(world)
-    keypoints = np.concatenate(gt_2d, axis=1)
-    noisy = detector_noise(keypoints, noise_px, rng)
-    provenance = demo_source.source_info()
-    provenance.update(
-        clips=[s['clip'] for s in sequences],
-        test_clips=sorted(test_names),
-        demo_version=DEMO_VERSION, noise_px=noise_px, noise_seed=seed,
-        noise_model=f'per-joint Gaussian jitter ({noise_px} px times '
-                    f'{NOISE_SCALE.tolist()}) plus {OUTLIER_RATE:.0%} '
-                    f'outliers at an exponential {OUTLIER_PX} px',
-        placement='root trajectory centred on the world origin, lowest '
-                  'joint on the floor; filmed by the 4 Human3.6M cameras of '
-                  'the calibration named per sequence')
-    data = PreparedPoses(
-        meta=make_meta('demo', 50.0, sequences, ['train'], ['test'],
-                       ['gt', 'noisy'], provenance),
-        positions_3d=np.concatenate(positions),
-        camera_R=np.stack(cam_R).astype(np.float32),
-        camera_t=np.stack(cam_t).astype(np.float32),
-        camera_intrinsics=np.stack(cam_k).astype(np.float32),
-        camera_resolution=np.stack(cam_res).astype(np.int32),
-        keypoints_2d={'gt': keypoints,
-                      'noisy': noisy.astype(np.float32)})
+    provenance = _provenance(demo_source.source_info(), sequences,
+                             test_names, noise_px, seed)
+    data = assemble_prepared(
+        make_meta('demo', 50.0, sequences, ['train'], ['test'],
+                  ['gt', 'noisy'], provenance),
+        positions, views, {'gt': gt_2d})
+    data.keypoints_2d['noisy'] = detector_noise(
+        data.keypoints_2d['gt'], noise_px, rng).astype(np.float32)
     save_prepared(out, data)
     n_test = sum(s['length'] for s in sequences if s['subject'] == 'test')
     print(f"Prepared the demo set {out}: {len(sequences)} real mocap clips "

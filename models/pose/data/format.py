@@ -31,10 +31,11 @@ import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Sequence, Union
 
 import numpy as np
 
+from models.pose.camera import Camera
 from models.pose.io_utils import save_npz_atomic
 
 FORMAT = 'pyg-wj-pose'
@@ -82,6 +83,38 @@ def make_meta(dataset: str, fps: float, sequences: List[Dict[str, Any]],
             'test_subjects': list(test_subjects), 'provenance': provenance}
 
 
+def assemble_prepared(meta: Dict[str, Any],
+                      positions: Sequence[np.ndarray],
+                      cameras: Sequence[Sequence[Camera]],
+                      keypoints_2d: Dict[str, Sequence[np.ndarray]]
+                      ) -> PreparedPoses:
+    """A data set from its sequences' parts, given in storage order.
+
+    Args:
+        meta: from :func:`make_meta`; its ``sequences`` describe the parts.
+        positions: per sequence, ``[F_i, 17, 3]`` world metres.
+        cameras: per sequence, the ``C`` cameras that filmed it.
+        keypoints_2d: 2D source -> per sequence, ``[C, F_i, 17, 2]``
+            pixels.
+
+    Arrays come out in the stored dtypes (float32, resolution int32); the
+    result is not validated (:func:`save_prepared` does that).
+    """
+    def stacked(attribute: str, dtype) -> np.ndarray:
+        return np.stack([np.stack([getattr(cam, attribute) for cam in cams])
+                         for cams in cameras]).astype(dtype)
+
+    return PreparedPoses(
+        meta=meta,
+        positions_3d=np.concatenate(positions).astype(np.float32),
+        camera_R=stacked('R', np.float32),
+        camera_t=stacked('t', np.float32),
+        camera_intrinsics=stacked('intrinsics', np.float32),
+        camera_resolution=stacked('resolution', np.int32),
+        keypoints_2d={source: np.concatenate(parts, axis=1).astype(np.float32)
+                      for source, parts in keypoints_2d.items()})
+
+
 def _fail(path, message: str):
     raise ValueError(f"{path}: {message}")
 
@@ -96,6 +129,14 @@ def _is_str_list(value: Any) -> bool:
 
 def _check_meta(meta: Any, path) -> None:
     """The types of every field the code reads, and disjoint splits."""
+    _check_meta_header(meta, path)
+    _check_meta_types(meta, path)
+    _check_meta_sequences(meta['sequences'], path)
+    _check_meta_splits(meta, path)
+
+
+def _check_meta_header(meta: Any, path) -> None:
+    """A JSON object with the required keys, of this format and version."""
     if not isinstance(meta, dict):
         _fail(path, f"key 'meta' must be a JSON object, got a "
               f"{type(meta).__name__}")
@@ -107,6 +148,10 @@ def _check_meta(meta: Any, path) -> None:
         _fail(path, f"meta format is {meta['format']!r}, expected {FORMAT!r}")
     if meta['version'] != VERSION:
         _fail(path, f"format version {meta['version']}, expected {VERSION}")
+
+
+def _check_meta_types(meta: Dict[str, Any], path) -> None:
+    """The frame rate, the name lists and the optional descriptive keys."""
     fps = meta['fps']
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or \
             not (math.isfinite(fps) and fps > 0):
@@ -123,7 +168,18 @@ def _check_meta(meta: Any, path) -> None:
     if 'joints' in meta and meta['joints'] != NUM_JOINTS:
         _fail(path, f"meta 'joints' is {meta['joints']!r}, expected "
               f"{NUM_JOINTS}")
-    seqs = meta['sequences']
+
+
+#: What every entry of meta 'sequences' holds: (key, test, description).
+_SEQUENCE_FIELDS = (
+    ('subject', lambda v: isinstance(v, str), 'a string'),
+    ('action', lambda v: isinstance(v, str), 'a string'),
+    ('start', lambda v: _is_int(v) and v >= 0, 'an integer >= 0'),
+    ('length', lambda v: _is_int(v) and v >= 1, 'an integer >= 1'))
+
+
+def _check_meta_sequences(seqs: Any, path) -> None:
+    """A non-empty list of ``{subject, action, start, length}`` objects."""
     if not isinstance(seqs, list):
         _fail(path, f"meta 'sequences' must be a list, got a "
               f"{type(seqs).__name__}")
@@ -134,26 +190,23 @@ def _check_meta(meta: Any, path) -> None:
             _fail(path, (f"meta sequence {i} must be an object with "
                          f"subject, action, start and length, got "
                          f"{seq!r}")[:300])
-        for key, check, want in (('subject', lambda v: isinstance(v, str),
-                                  'a string'),
-                                 ('action', lambda v: isinstance(v, str),
-                                  'a string'),
-                                 ('start', lambda v: _is_int(v) and v >= 0,
-                                  'an integer >= 0'),
-                                 ('length', lambda v: _is_int(v) and v >= 1,
-                                  'an integer >= 1')):
+        for key, check, want in _SEQUENCE_FIELDS:
             if key not in seq:
                 _fail(path, f"meta sequence {i} lacks {key!r}")
             if not check(seq[key]):
                 _fail(path, (f"meta sequence {i}: {key!r} must be {want}, "
                              f"got {seq[key]!r}")[:300])
+
+
+def _check_meta_splits(meta: Dict[str, Any], path) -> None:
+    """Train and test subjects are disjoint and each names a sequence."""
     both = sorted(set(meta['train_subjects']) & set(meta['test_subjects']))
     if both:
         _fail(path, f"subjects {both} are both training and test subjects "
               f"(train_subjects {meta['train_subjects']}, test_subjects "
               f"{meta['test_subjects']}): evaluating on training data would "
               f"report a meaningless error; the two splits must be disjoint")
-    present = {seq['subject'] for seq in seqs}
+    present = {seq['subject'] for seq in meta['sequences']}
     for key in ('train_subjects', 'test_subjects'):
         absent = [s for s in meta[key] if s not in present]
         if absent:

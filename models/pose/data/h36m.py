@@ -12,14 +12,21 @@ import pickle
 import re
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from models.pose.camera import load_h36m_cameras
-from models.pose.data.format import PreparedPoses, make_meta, save_prepared
+from models.pose.camera import Camera, load_h36m_cameras
+from models.pose.data.format import (
+    PreparedPoses,
+    assemble_prepared,
+    make_meta,
+    save_prepared,
+)
 from models.pose.skeleton import H36M_32_TO_17
 
+#: The Human3.6M protocol split (also the calibrations the demo set's
+#: training and test clips are filmed with).
 TRAIN_SUBJECTS = ('S1', 'S5', 'S6', 'S7', 'S8')
 TEST_SUBJECTS = ('S9', 'S11')
 
@@ -50,6 +57,84 @@ def source_name(path: Path) -> str:
     return match.group(1) if match else path.stem
 
 
+def _source_views(name: str, source: dict, subject: str, action: str,
+                  num_cameras: int) -> List[np.ndarray]:
+    """One action's ``[frames, 17, 2]`` keypoints per camera in a 2D
+    source."""
+    try:
+        views = source[subject][action]
+    except KeyError:
+        raise ValueError(f"2D source {name!r} lacks "
+                         f"{subject}/{action}") from None
+    if len(views) != num_cameras:
+        raise ValueError(f"2D source {name!r}: {subject}/"
+                         f"{action} has {len(views)} cameras, "
+                         f"expected {num_cameras}")
+    arrays = [np.asarray(v, np.float32) for v in views]
+    for a in arrays:
+        if a.ndim != 3 or a.shape[1:] != (17, 2):
+            raise ValueError(
+                f"2D source {name!r}: {subject}/{action} has "
+                f"shape {list(a.shape)}, expected [frames, 17, 2]")
+    return arrays
+
+
+def _read_sequence(path_3d: Path, positions: dict, sources: Dict[str, dict],
+                   subject: str, action: str, num_cameras: int
+                   ) -> Tuple[np.ndarray, Dict[str, np.ndarray], int]:
+    """One action: its 17 joints ``[F, 17, 3]``, its keypoints per source
+    ``[C, F, 17, 2]`` (all cut to the shortest of 3D and 2D) and how many
+    3D frames the cut dropped."""
+    pos = np.asarray(positions[subject][action], np.float32)
+    if pos.ndim != 3 or pos.shape[1:] != (32, 3):
+        raise ValueError(f"{path_3d}: {subject}/{action} has shape "
+                         f"{list(pos.shape)}, expected [frames, 32, "
+                         f"3]")
+    length = len(pos)
+    per_source = {}
+    for name, source in sources.items():
+        arrays = _source_views(name, source, subject, action, num_cameras)
+        length = min([length] + [len(a) for a in arrays])
+        per_source[name] = arrays
+    keypoints = {name: np.stack([a[:length] for a in arrays])
+                 for name, arrays in per_source.items()}
+    return pos[:length, list(H36M_32_TO_17)], keypoints, len(pos) - length
+
+
+def _convert_sequences(path_3d: Path, positions: dict,
+                       sources: Dict[str, dict],
+                       cameras: Dict[str, List[Camera]]):
+    """Every action of every calibrated subject, in subject then action
+    order: ``(sequences, positions, cameras, keypoints)`` as
+    :func:`~models.pose.data.format.assemble_prepared` takes them."""
+    sequences: List[dict] = []
+    pos_parts, cam_parts = [], []
+    kp_parts: Dict[str, List[np.ndarray]] = {name: [] for name in sources}
+    trimmed = 0
+    start = 0
+    for subject in sorted(positions, key=lambda s: int(s[1:])):
+        if subject not in cameras:
+            warnings.warn(f"{subject}: no calibration, skipped",
+                          stacklevel=3)
+            continue
+        for action in sorted(positions[subject]):
+            pos, keypoints, dropped = _read_sequence(
+                path_3d, positions, sources, subject, action,
+                len(cameras[subject]))
+            trimmed += dropped
+            pos_parts.append(pos)
+            cam_parts.append(cameras[subject])
+            for name, kp in keypoints.items():
+                kp_parts[name].append(kp)
+            sequences.append({'subject': subject, 'action': action,
+                              'start': start, 'length': len(pos)})
+            start += len(pos)
+    if trimmed:
+        print(f'Trimmed {trimmed} frames where 3D and 2D lengths differ '
+              f'(the detections are sometimes a few frames shorter)')
+    return sequences, pos_parts, cam_parts, kp_parts
+
+
 def prepare_h36m(path_3d: Path, paths_2d: Sequence[Path], out: Path,
                  cameras_json: Optional[Path] = None) -> PreparedPoses:
     """Convert and write ``out``; returns the prepared data."""
@@ -60,74 +145,17 @@ def prepare_h36m(path_3d: Path, paths_2d: Sequence[Path], out: Path,
     if not sources:
         raise ValueError('give at least one data_2d_h36m_<source>.npz file')
     cameras = load_h36m_cameras(cameras_json)
-
-    sequences: List[dict] = []
-    pos_chunks, kp_chunks = [], {s: [] for s in sources}
-    cam_R, cam_t, cam_k, cam_res = [], [], [], []
-    trimmed = 0
-    start = 0
-    for subject in sorted(positions, key=lambda s: int(s[1:])):
-        if subject not in cameras:
-            warnings.warn(f"{subject}: no calibration, skipped",
-                          stacklevel=2)
-            continue
-        for action in sorted(positions[subject]):
-            pos = np.asarray(positions[subject][action], np.float32)
-            if pos.ndim != 3 or pos.shape[1:] != (32, 3):
-                raise ValueError(f"{path_3d}: {subject}/{action} has shape "
-                                 f"{list(pos.shape)}, expected [frames, 32, "
-                                 f"3]")
-            length = len(pos)
-            per_source = {}
-            for name, kp in sources.items():
-                try:
-                    cams = kp[subject][action]
-                except KeyError:
-                    raise ValueError(f"2D source {name!r} lacks "
-                                     f"{subject}/{action}") from None
-                if len(cams) != len(cameras[subject]):
-                    raise ValueError(f"2D source {name!r}: {subject}/"
-                                     f"{action} has {len(cams)} cameras, "
-                                     f"expected {len(cameras[subject])}")
-                arrays = [np.asarray(c, np.float32) for c in cams]
-                for a in arrays:
-                    if a.ndim != 3 or a.shape[1:] != (17, 2):
-                        raise ValueError(
-                            f"2D source {name!r}: {subject}/{action} has "
-                            f"shape {list(a.shape)}, expected [frames, 17, 2]")
-                length = min([length] + [len(a) for a in arrays])
-                per_source[name] = arrays
-            trimmed += len(pos) - length
-            pos_chunks.append(pos[:length, list(H36M_32_TO_17)])
-            for name, arrays in per_source.items():
-                kp_chunks[name].append(np.stack([a[:length] for a in arrays]))
-            cams = cameras[subject]
-            cam_R.append(np.stack([c.R for c in cams]))
-            cam_t.append(np.stack([c.t for c in cams]))
-            cam_k.append(np.stack([c.intrinsics for c in cams]))
-            cam_res.append(np.stack([c.resolution for c in cams]))
-            sequences.append({'subject': subject, 'action': action,
-                              'start': start, 'length': int(length)})
-            start += length
+    sequences, pos_parts, cam_parts, kp_parts = _convert_sequences(
+        path_3d, positions, sources, cameras)
     if not sequences:
         raise ValueError(f"{path_3d}: no sequence with a known calibration")
-    if trimmed:
-        print(f'Trimmed {trimmed} frames where 3D and 2D lengths differ '
-              f'(the detections are sometimes a few frames shorter)')
     subjects = {s['subject'] for s in sequences}
-    data = PreparedPoses(
-        meta=make_meta(
-            'h36m', 50.0, sequences,
-            [s for s in TRAIN_SUBJECTS if s in subjects],
-            [s for s in TEST_SUBJECTS if s in subjects], sorted(sources),
-            {'files': [str(path_3d)] + [str(p) for p in paths_2d]}),
-        positions_3d=np.concatenate(pos_chunks),
-        camera_R=np.stack(cam_R).astype(np.float32),
-        camera_t=np.stack(cam_t).astype(np.float32),
-        camera_intrinsics=np.stack(cam_k).astype(np.float32),
-        camera_resolution=np.stack(cam_res).astype(np.int32),
-        keypoints_2d={n: np.concatenate(c, axis=1) for n, c in
-                      kp_chunks.items()})
+    meta = make_meta(
+        'h36m', 50.0, sequences,
+        [s for s in TRAIN_SUBJECTS if s in subjects],
+        [s for s in TEST_SUBJECTS if s in subjects], sorted(sources),
+        {'files': [str(path_3d)] + [str(p) for p in paths_2d]})
+    data = assemble_prepared(meta, pos_parts, cam_parts, kp_parts)
     save_prepared(out, data)
     print(f'Wrote {out}: {len(sequences)} sequences, '
           f'{len(data.positions_3d):,} frames, 2D sources {sorted(sources)}')

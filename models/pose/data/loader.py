@@ -1,12 +1,22 @@
 """Sliding windows of 2D keypoints and their centre-frame 3D targets.
 
 Everything heavy happens once, at construction: world -> camera, root-
-relative targets and screen normalisation for every (sequence, camera).
+relative targets and screen normalization for every (sequence, camera).
 A batch is then one fancy-indexing gather: the window's frame indices are
 ``centre + [-T//2 .. T//2]`` clipped to the sequence, which is exactly edge
 padding at sequence ends. No per-sample Python loop runs in the hot path.
 """
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import numpy as np
 import torch
@@ -49,6 +59,94 @@ def centred_window_indices(centres, frames: int, first, last) -> np.ndarray:
                    np.asarray(first)[..., None], np.asarray(last)[..., None])
 
 
+def _check_window_arguments(data: PreparedPoses, frames: int, stride: int,
+                            portion: Tuple[float, float],
+                            source: str) -> None:
+    if frames < 1 or frames % 2 == 0:
+        raise ValueError(f"'frames' must be a positive odd number, got "
+                         f"{frames}")
+    if stride < 1:
+        raise ValueError(f"'stride' must be >= 1, got {stride}")
+    begin, end = portion
+    if not 0.0 <= begin < end <= 1.0:
+        raise ValueError(f"'portion' must be (begin, end) with 0 <= begin "
+                         f"< end <= 1, got {portion}")
+    if source not in data.keypoints_2d:
+        raise ValueError(f"2D source {source!r} is not in the data; "
+                         f"available: {sorted(data.keypoints_2d)}")
+
+
+def _chosen_sequences(data: PreparedPoses,
+                      subjects: Optional[Sequence[str]]) -> List[int]:
+    """Indices of the sequences of ``subjects`` (all when ``None``)."""
+    chosen = [i for i, s in enumerate(data.sequences)
+              if subjects is None or s['subject'] in subjects]
+    if not chosen:
+        have = sorted({s['subject'] for s in data.sequences})
+        raise ValueError(f"no sequence of subjects {list(subjects)} in "
+                         f"the data (subjects present: {have})")
+    return chosen
+
+
+class _CameraView(NamedTuple):
+    """The frames of one sequence's portion seen by one camera."""
+    inputs: np.ndarray  # [n, J, 2] normalized screen coordinates
+    targets: np.ndarray  # [n, J, 3] root-relative camera frame, metres
+    sequence: Dict[str, Any]
+
+
+def _camera_views(data: PreparedPoses, chosen: List[int],
+                  keypoints: np.ndarray, joints: int,
+                  portion: Tuple[float, float]) -> List[_CameraView]:
+    """Network inputs and targets of every (sequence portion, camera), in
+    storage order, cameras innermost."""
+    begin, end = portion
+    views = []
+    for i in chosen:
+        seq = data.sequences[i]
+        start, length = int(seq['start']), int(seq['length'])
+        first = int(round(begin * length))
+        start, length = start + first, int(round(end * length)) - first
+        if length < 1:
+            continue
+        world = data.positions_3d[start:start + length].astype(np.float64)
+        for c in range(data.num_cameras):
+            cam = world_to_camera(world, data.camera_R[i, c],
+                                  data.camera_t[i, c])
+            cam = cam - cam[:, :1]  # root-relative, root at zero
+            w, h = data.camera_resolution[i, c]
+            kp = normalize_screen(
+                keypoints[c, start:start + length].astype(np.float64),
+                float(w), float(h))
+            views.append(_CameraView(
+                inputs=select_joints(kp, joints).astype(np.float32),
+                targets=select_joints(cam, joints).astype(np.float32),
+                sequence=seq))
+    return views
+
+
+def _window_layout(views: List[_CameraView], stride: int
+                   ) -> Tuple[np.ndarray, ...]:
+    """Where the windows of the concatenated views lie: ``(centre, lo, hi,
+    actions, subjects)``, one entry per window; a window's frames are
+    clipped to ``[lo, hi]``, its view's frames."""
+    centres, lo, hi, actions, subjects = [], [], [], [], []
+    offset = 0
+    for view in views:
+        length = len(view.inputs)
+        centre = np.arange(0, length, stride) + offset
+        centres.append(centre)
+        lo.append(np.full_like(centre, offset))
+        hi.append(np.full_like(centre, offset + length - 1))
+        actions.append(np.full(len(centre), view.sequence['action'],
+                               dtype=object))
+        subjects.append(np.full(len(centre), view.sequence['subject'],
+                                dtype=object))
+        offset += length
+    return tuple(np.concatenate(parts)
+                 for parts in (centres, lo, hi, actions, subjects))
+
+
 class PoseWindows:
     """All windows of ``frames`` frames of the chosen subjects and source.
 
@@ -71,70 +169,19 @@ class PoseWindows:
                  frames: int = 1, source: str = 'gt',
                  subjects: Optional[Sequence[str]] = None, stride: int = 1,
                  portion: Tuple[float, float] = (0.0, 1.0)):
-        if frames < 1 or frames % 2 == 0:
-            raise ValueError(f"'frames' must be a positive odd number, got "
-                             f"{frames}")
-        if stride < 1:
-            raise ValueError(f"'stride' must be >= 1, got {stride}")
-        begin, end = portion
-        if not 0.0 <= begin < end <= 1.0:
-            raise ValueError(f"'portion' must be (begin, end) with 0 <= begin "
-                             f"< end <= 1, got {portion}")
-        if source not in data.keypoints_2d:
-            raise ValueError(f"2D source {source!r} is not in the data; "
-                             f"available: {sorted(data.keypoints_2d)}")
+        _check_window_arguments(data, frames, stride, portion, source)
         self.skeleton: Skeleton = get_skeleton(joints)
         self.num_joints = joints
         self.frames = frames
-        chosen = [i for i, s in enumerate(data.sequences)
-                  if subjects is None or s['subject'] in subjects]
-        if not chosen:
-            have = sorted({s['subject'] for s in data.sequences})
-            raise ValueError(f"no sequence of subjects {list(subjects)} in "
-                             f"the data (subjects present: {have})")
-        keypoints = data.keypoints_2d[source]
-        inputs, targets, centres, lo, hi = [], [], [], [], []
-        actions: List[np.ndarray] = []
-        subject_labels: List[np.ndarray] = []
-        offset = 0
-        for i in chosen:
-            seq = data.sequences[i]
-            start, length = int(seq['start']), int(seq['length'])
-            first = int(round(begin * length))
-            start, length = start + first, int(round(end * length)) - first
-            if length < 1:
-                continue
-            world = data.positions_3d[start:start + length].astype(np.float64)
-            for c in range(data.num_cameras):
-                cam = world_to_camera(world, data.camera_R[i, c],
-                                      data.camera_t[i, c])
-                cam = cam - cam[:, :1]  # root-relative, root at zero
-                w, h = data.camera_resolution[i, c]
-                kp = normalize_screen(
-                    keypoints[c, start:start + length].astype(np.float64),
-                    float(w), float(h))
-                targets.append(select_joints(cam, joints).astype(np.float32))
-                inputs.append(select_joints(kp, joints).astype(np.float32))
-                centre = np.arange(0, length, stride) + offset
-                centres.append(centre)
-                lo.append(np.full_like(centre, offset))
-                hi.append(np.full_like(centre, offset + length - 1))
-                actions.append(np.full(len(centre), seq['action'],
-                                       dtype=object))
-                subject_labels.append(np.full(len(centre), seq['subject'],
-                                              dtype=object))
-                offset += length
-        if not inputs:
+        views = _camera_views(data, _chosen_sequences(data, subjects),
+                              data.keypoints_2d[source], joints, portion)
+        if not views:
             raise ValueError(f"the portion {portion} of the sequences of "
                              f"subjects {list(subjects or [])} holds no frame")
-        self._inputs = np.concatenate(inputs)
-        self._targets = np.concatenate(targets)
-        self._centre = np.concatenate(centres)
-        self._lo = np.concatenate(lo)
-        self._hi = np.concatenate(hi)
-        self.actions = np.concatenate(actions)
-        self.subjects = np.concatenate(subject_labels)
-        self._offsets = np.arange(frames) - frames // 2
+        self._inputs = np.concatenate([view.inputs for view in views])
+        self._targets = np.concatenate([view.targets for view in views])
+        (self._centre, self._lo, self._hi, self.actions,
+         self.subjects) = _window_layout(views, stride)
 
     def __len__(self) -> int:
         return len(self._centre)

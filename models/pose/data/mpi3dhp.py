@@ -10,20 +10,24 @@ exist only in the camera frame, so the camera is stored as ``R = I``,
 """
 import argparse
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from models.pose.data.format import PreparedPoses, make_meta, save_prepared
+from models.pose.camera import Camera
+from models.pose.data.format import (
+    PreparedPoses,
+    assemble_prepared,
+    make_meta,
+    save_prepared,
+)
 
 SIZES = {'TS1': (2048, 2048), 'TS2': (2048, 2048), 'TS3': (2048, 2048),
          'TS4': (2048, 2048), 'TS5': (1920, 1080), 'TS6': (1920, 1080)}
 
 
-def prepare_3dhp(path: Path, out: Path,
-                 image_size: Optional[Sequence[int]] = None
-                 ) -> PreparedPoses:
-    path = Path(path)
+def _read_test_npz(path: Path) -> Dict[str, np.ndarray]:
+    """The arrays of the test npz, ``pose2d`` and ``pose3d`` checked."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     try:
@@ -42,41 +46,60 @@ def prepare_3dhp(path: Path, out: Path,
     if p3.shape != (len(p2), 17, 3):
         raise ValueError(f"{path}: 'pose3d' has shape {list(p3.shape)}, "
                          f"expected [{len(p2)}, 17, 3]")
+    return arrays
+
+
+def _image_size(path: Path, name: str, arrays: Dict[str, np.ndarray],
+                image_size: Optional[Sequence[int]]) -> Tuple[int, int]:
+    """A sequence's image size: given, stored in the file, or known."""
+    if image_size is not None:
+        return tuple(image_size)
+    if 'image_size' in arrays:
+        return tuple(int(v) for v in arrays['image_size'])
+    if name in SIZES:
+        return SIZES[name]
+    raise ValueError(f"{path}: no image size for sequence {name!r}; "
+                     f"pass --image-size W H")
+
+
+def _image_frame_camera(name: str, size: Tuple[int, int]) -> Camera:
+    """The camera of data that exist only in the camera frame: ``R = I``,
+    ``t = 0`` and placeholder intrinsics (never used: the 2D keypoints are
+    given)."""
+    w, h = size
+    return Camera(id=name, R=np.eye(3), t=np.zeros(3),
+                  intrinsics=np.array([w, w, w / 2, h / 2, 0, 0, 0, 0, 0]),
+                  resolution=np.array([w, h]))
+
+
+def prepare_3dhp(path: Path, out: Path,
+                 image_size: Optional[Sequence[int]] = None
+                 ) -> PreparedPoses:
+    path = Path(path)
+    arrays = _read_test_npz(path)
+    p2, p3 = arrays['pose2d'], arrays['pose3d']
     seq = arrays.get('seq')
     names = ([str(s) for s in seq] if seq is not None else ['TS'] * len(p2))
     # contiguous runs of the same sequence name become sequences
     cuts = [0] + [i for i in range(1, len(names)) if names[i] != names[i - 1]]
     cuts.append(len(names))
-    sequences, res = [], []
-    for a, b in zip(cuts[:-1], cuts[1:]):
+    spans = list(zip(cuts[:-1], cuts[1:]))
+    sequences, cameras = [], []
+    for a, b in spans:
         name = names[a]
-        if image_size is not None:
-            size = tuple(image_size)
-        elif 'image_size' in arrays:
-            size = tuple(int(v) for v in arrays['image_size'])
-        elif name in SIZES:
-            size = SIZES[name]
-        else:
-            raise ValueError(f"{path}: no image size for sequence {name!r}; "
-                             f"pass --image-size W H")
+        size = _image_size(path, name, arrays, image_size)
         sequences.append({'subject': name, 'action': name, 'start': a,
                           'length': b - a})
-        res.append(size)
-    n = len(sequences)
-    k = np.zeros((n, 1, 9), np.float32)
-    for i, (w, h) in enumerate(res):
-        k[i, 0, :4] = (w, w, w / 2, h / 2)  # placeholder, never used
+        cameras.append([_image_frame_camera(name, size)])
     subjects = sorted({s['subject'] for s in sequences})
-    data = PreparedPoses(
-        meta=make_meta('3dhp', 50.0, sequences, [], subjects, ['gt'],
-                       {'files': [str(path)]}),
-        positions_3d=(p3 / 1000.0).astype(np.float32),
-        camera_R=np.tile(np.eye(3, dtype=np.float32), (n, 1, 1, 1)),
-        camera_t=np.zeros((n, 1, 3), np.float32), camera_intrinsics=k,
-        camera_resolution=np.array(res, np.int32).reshape(n, 1, 2),
-        keypoints_2d={'gt': p2[None].astype(np.float32)})
+    positions = p3 / 1000.0
+    data = assemble_prepared(
+        make_meta('3dhp', 50.0, sequences, [], subjects, ['gt'],
+                  {'files': [str(path)]}),
+        [positions[a:b] for a, b in spans], cameras,
+        {'gt': [p2[None, a:b] for a, b in spans]})
     save_prepared(out, data)
-    print(f'Wrote {out}: {n} sequences, {len(p2):,} frames')
+    print(f'Wrote {out}: {len(sequences)} sequences, {len(p2):,} frames')
     return data
 
 

@@ -8,7 +8,12 @@ from models.pose.camera import (
     project_to_pixels,
     world_to_camera,
 )
-from models.pose.data.format import PreparedPoses, make_meta, save_prepared
+from models.pose.data.format import (
+    PreparedPoses,
+    assemble_prepared,
+    make_meta,
+    save_prepared,
+)
 
 
 def make_prepared(lengths=(30, 25, 20), subjects=('S1', 'S5', 'S9'),
@@ -17,31 +22,24 @@ def make_prepared(lengths=(30, 25, 20), subjects=('S1', 'S5', 'S9'),
     cams = load_h36m_cameras()
     base = rng.normal(0, 0.25, (17, 3)) + [0, 0, 1.0]
     base[0] = [0, 0, 1.0]
-    seqs, pos, kp, R, t, k, res = [], [], [], [], [], [], []
+    seqs, positions, views, keypoints = [], [], [], []
     start = 0
     for i, (n, s) in enumerate(zip(lengths, subjects)):
         phase = np.linspace(0, 2 * np.pi, n)[:, None, None]
         p = base + 0.1 * np.sin(phase + np.arange(17)[None, :, None])
-        pos.append(p)
-        c = cams[s]
-        kp.append(np.stack([project_to_pixels(world_to_camera(p, x.R, x.t),
-                                              x.intrinsics) for x in c]))
-        R.append([x.R for x in c])
-        t.append([x.t for x in c])
-        k.append([x.intrinsics for x in c])
-        res.append([x.resolution for x in c])
+        positions.append(p)
+        views.append(cams[s])
+        keypoints.append(np.stack([
+            project_to_pixels(world_to_camera(p, x.R, x.t), x.intrinsics)
+            for x in cams[s]]))
         seqs.append({'subject': s, 'action': f'Walking {i}', 'start': start,
                      'length': n})
         start += n
     train = [s for s in subjects if s != 'S9']
-    return PreparedPoses(
-        meta=make_meta('test', 50.0, seqs, train, ['S9'], ['gt'],
-                       {'generator': 'tests'}),
-        positions_3d=np.concatenate(pos).astype(np.float32),
-        camera_R=np.array(R, np.float32), camera_t=np.array(t, np.float32),
-        camera_intrinsics=np.array(k, np.float32),
-        camera_resolution=np.array(res, np.int32),
-        keypoints_2d={'gt': np.concatenate(kp, axis=1).astype(np.float32)})
+    return assemble_prepared(
+        make_meta('test', 50.0, seqs, train, ['S9'], ['gt'],
+                  {'generator': 'tests'}),
+        positions, views, {'gt': keypoints})
 
 
 @pytest.fixture

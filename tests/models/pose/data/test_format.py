@@ -1,0 +1,80 @@
+"""The prepared format: round trip, validation, refusal of bad files."""
+import numpy as np
+import pytest
+
+from models.pose.camera import load_h36m_cameras
+from models.pose.data.format import (
+    assemble_prepared,
+    fingerprint,
+    load_prepared,
+    save_prepared,
+    validate,
+)
+
+
+def test_format_round_trip(tmp_path, prepared):
+    path = save_prepared(tmp_path / 'a.npz', prepared)
+    back = load_prepared(path)
+    assert back.meta == prepared.meta
+    np.testing.assert_array_equal(back.positions_3d, prepared.positions_3d)
+    np.testing.assert_array_equal(back.keypoints_2d['gt'],
+                                  prepared.keypoints_2d['gt'])
+    with np.load(path, allow_pickle=False) as npz:  # plain arrays only
+        assert 'keypoints_2d__gt' in npz.files
+
+
+def test_invalid_data_is_not_written(tmp_path, prepared):
+    path = save_prepared(tmp_path / 'a.npz', prepared)
+    before = path.read_bytes()
+    prepared.positions_3d[3, 4, 1] = np.nan
+    with pytest.raises(ValueError, match=r"'positions_3d' holds NaN"):
+        save_prepared(path, prepared)
+    assert path.read_bytes() == before  # the good file survives
+    assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
+
+
+@pytest.mark.parametrize('corrupt, message', [
+    (lambda p: p.write_bytes(p.read_bytes()[:200]), 'not a readable'),
+    (lambda p: p.write_bytes(np.random.default_rng(0).bytes(4096)),
+     'not a readable'),
+])
+def test_corrupt_files_are_refused(tmp_path, prepared, corrupt, message):
+    path = save_prepared(tmp_path / 'a.npz', prepared)
+    corrupt(path)
+    with pytest.raises(ValueError, match=message):
+        load_prepared(path)
+
+
+def test_wrong_shape_missing_key_and_pickles_are_refused(tmp_path, prepared):
+    good = save_prepared(tmp_path / 'a.npz', prepared)
+    with np.load(good) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    bad = dict(arrays, positions_3d=arrays['positions_3d'][:, :16])
+    np.savez(tmp_path / 'shape.npz', **bad)
+    with pytest.raises(ValueError, match=r"'positions_3d' has shape "
+                       r"\[75, 16, 3\], expected \[75, 17, 3\]"):
+        load_prepared(tmp_path / 'shape.npz')
+    missing = {k: v for k, v in arrays.items() if k != 'camera_R'}
+    np.savez(tmp_path / 'missing.npz', **missing)
+    with pytest.raises(ValueError, match="lacks the key 'camera_R'"):
+        load_prepared(tmp_path / 'missing.npz')
+    evil = dict(arrays, meta=np.array([{'a': 1}], dtype=object))
+    np.savez(tmp_path / 'pickled.npz', **evil)
+    with pytest.raises(ValueError, match='pickled objects'):
+        load_prepared(tmp_path / 'pickled.npz')
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        load_prepared(tmp_path / 'nope.npz')
+
+
+def test_assemble_prepared_concatenates_in_storage_order(prepared):
+    cams = load_h36m_cameras()
+    lengths = [s['length'] for s in prepared.sequences]
+    cuts = np.cumsum(lengths)[:-1]
+    data = assemble_prepared(
+        prepared.meta, np.split(prepared.positions_3d, cuts),
+        [cams[s['subject']] for s in prepared.sequences],
+        {'gt': np.split(prepared.keypoints_2d['gt'], cuts, axis=1)})
+    validate(data)
+    assert fingerprint(data) == fingerprint(prepared)
+    assert data.camera_resolution.dtype == np.int32
+    assert data.camera_R.dtype == np.float32
