@@ -350,3 +350,17 @@ def inference_blocking(enabled: bool) -> Iterator[None]:
     finally:
         (MLPGraphWJ.inference_batch_block,
          JointMixing.inference_chunk_rows) = saved
+
+
+@contextmanager
+def training_blocking(enabled: bool) -> Iterator[None]:
+    """Switch the blocked joint-mixing MLP of training
+    (:attr:`JointMixing.training_chunk_rows`,
+    :mod:`models.pose.blocked_mlp`) on or off inside a ``with`` block."""
+    saved = JointMixing.training_chunk_rows
+    if not enabled:
+        JointMixing.training_chunk_rows = 0
+    try:
+        yield
+    finally:
+        JointMixing.training_chunk_rows = saved

@@ -141,7 +141,7 @@ def test_model_records_well_formed(smoke_run):
     assert train_ceiling['ceiling_step_ms'] == pytest.approx(step_ms)
     assert train_ceiling['poses_per_s'] == pytest.approx(
         train_ceiling['batch'] / step_ms * 1e3)
-    for mode in ('train-fp32', 'train-fp32-torch-dropout'):
+    for mode in ('train-fp32', 'train-fp32-plain', 'train-fp32-unblocked'):
         (row, ) = [r for r in records if r['mode'] == mode]
         assert row['share_of_parts_ceiling'] == pytest.approx(
             row['poses_per_s'] / train_ceiling['poses_per_s'])

@@ -59,7 +59,7 @@ def test_atomic_json_strict(tmp_path):
 
 def test_synthetic_prepared_dataset_feeds_the_loader():
     loader = pytest.importorskip('models.pose.data.loader')
-    from benchmarks.model import synthetic_prepared
+    from benchmarks.model.loader import synthetic_prepared
 
     data = synthetic_prepared(num_subjects=2, sequences_per_subject=1,
                               frames=50, cameras=2)
