@@ -14,7 +14,8 @@ from models.pose.checkpoint import (
 )
 from models.pose.evaluate import evaluate_checkpoint
 from models.pose.model import MLPGraphWJ, preset_config
-from models.pose.train import TrainConfig, lr_factor, lr_factor_at_step, train
+from models.pose.train import TrainConfig, train
+from models.pose.train_config import lr_factor
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -23,28 +24,6 @@ def tiny_run(data, out, epochs, resume=False, **kwargs):
     cfg = TrainConfig(epochs=epochs, batch_size=16, seed=3, **kwargs)
     return train(preset_config('tiny'), cfg, data, out, resume=resume,
                  progress=False)
-
-
-def test_lr_schedule_matches_the_paper():
-    cfg = TrainConfig()
-    assert lr_factor(0, cfg) == 1.0
-    assert lr_factor(1, cfg) == pytest.approx(0.95)
-    assert lr_factor(5, cfg) == pytest.approx(0.95 ** 5 * 0.5)
-    assert lr_factor(10, cfg) == pytest.approx(0.95 ** 10 * 0.25)
-
-
-def test_lr_schedule_counts_steps_on_short_epochs_only():
-    cfg = TrainConfig()  # a schedule epoch: max(one epoch, 1000 steps)
-    # Human3.6M-sized epochs: exactly the paper's per-epoch schedule
-    for step in (0, 5999, 6000, 6001, 29999, 30000, 61234):
-        assert lr_factor_at_step(step, 6000, cfg) == lr_factor(step // 6000,
-                                                               cfg)
-    # 40-step epochs (the demo): the lr moves every 1000 steps, not every 40
-    assert lr_factor_at_step(999, 40, cfg) == 1.0
-    assert lr_factor_at_step(1000, 40, cfg) == pytest.approx(0.95)
-    paper = TrainConfig(lr_epoch_min_steps=0)
-    assert lr_factor_at_step(40, 40, paper) == pytest.approx(0.95)
-    assert lr_factor_at_step(200, 40, paper) == pytest.approx(0.95 ** 5 * 0.5)
 
 
 def test_validation_split_chooses_best_and_never_reads_the_test_subjects(
