@@ -14,12 +14,16 @@ before digests existed loads with a warning. Loading also refuses NaN or
 inf anywhere, a negative BatchNorm running variance, tensors whose dtype
 differs from the model's (no silent casts) and model configurations beyond
 :data:`CONFIG_BOUNDS`, and names the tensor when the weights do not fit.
+A checkpoint to resume training from must also hold the keys of
+:data:`RESUME_KEYS` and the data it was trained on
+(:func:`check_resume_state`).
 """
 import hashlib
 import io
 import math
 import os
 import pickle
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -236,9 +240,11 @@ def _check_weights(weights: Dict[str, Any], config: ModelConfig,
                 f"negative entries (a damaged checkpoint)")
 
 
-def build_model(state: Dict[str, Any], path: PathLike,
-                expected: Optional[ModelConfig] = None) -> MLPGraphWJ:
-    """The model a checkpoint describes, with its weights loaded.
+def checked_model_config(state: Dict[str, Any], path: PathLike,
+                         expected: Optional[ModelConfig] = None
+                         ) -> ModelConfig:
+    """The model configuration a checkpoint describes, once its bounds and
+    its weights' names, shapes and dtypes are checked against it.
 
     With ``expected`` given, a checkpoint of another architecture (preset,
     joint count, variant) is refused with the differences spelled out.
@@ -258,13 +264,27 @@ def build_model(state: Dict[str, Any], path: PathLike,
         raise CheckpointError(f"checkpoint {path} was trained with another "
                               f"model configuration: {text}")
     _check_weights(state['model'], config, path)
-    model = MLPGraphWJ(config)
+    return config
+
+
+def load_weights(model: MLPGraphWJ, state: Dict[str, Any],
+                 path: PathLike) -> None:
+    """Copy a checkpoint's weights into ``model`` (of the configuration
+    :func:`checked_model_config` returned for it)."""
     try:
         model.load_state_dict(state['model'])
     except RuntimeError as err:
         raise CheckpointError(f"checkpoint {path} does not fit the model it "
                               f"describes: {str(err).splitlines()[0]}") \
             from None
+
+
+def build_model(state: Dict[str, Any], path: PathLike,
+                expected: Optional[ModelConfig] = None) -> MLPGraphWJ:
+    """The model a checkpoint describes, with its weights loaded (see
+    :func:`checked_model_config` for ``expected``)."""
+    model = MLPGraphWJ(checked_model_config(state, path, expected))
+    load_weights(model, state, path)
     return model
 
 
@@ -275,3 +295,51 @@ def load_for_inference(path: PathLike,
     state = load_checkpoint(path, map_location)
     model = build_model(state, path).to(map_location).eval()
     return model, dict(state['model_config'])
+
+
+#: keys of a checkpoint that ``--resume`` needs, with their types
+RESUME_KEYS = {'optimizer': dict, 'scheduler': dict,
+               'rng_cpu': torch.Tensor, 'epoch': int, 'step_in_epoch': int,
+               'best_mpjpe': (int, float), 'history': list,
+               'step_losses': torch.Tensor}
+
+
+def check_resume_state(state: Dict[str, Any], path: Path, data_path: Path,
+                        data_fingerprint: str) -> None:
+    """Every key ``--resume`` reads, with its type, and the data it was
+    trained on: a checkpoint is refused naming the key, never half-used."""
+    for key, kind in RESUME_KEYS.items():
+        if key not in state:
+            raise CheckpointError(f"checkpoint {path} cannot be resumed: it "
+                                  f"lacks the key {key!r}")
+        value = state[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else \
+                ' or '.join(k.__name__ for k in kind)
+            raise CheckpointError(
+                f"checkpoint {path} cannot be resumed: key {key!r} is a "
+                f"{type(value).__name__}, expected {names}")
+    for key in ('epoch', 'step_in_epoch'):
+        if state[key] < 0:
+            raise CheckpointError(f"checkpoint {path} cannot be resumed: key "
+                                  f"{key!r} is {state[key]}, expected >= 0")
+    stats = state.get('epoch_stats', {})
+    if not isinstance(stats, dict) or any(
+            isinstance(stats.get(k, 0), bool) or
+            not isinstance(stats.get(k, 0), (int, float)) or
+            stats.get(k, 0) < 0
+            for k in ('loss_count', 'samples', 'train_s', 'bad_steps')) or \
+            stats.get('loss_count', 0) > len(state['step_losses']):
+        raise CheckpointError(f"checkpoint {path} cannot be resumed: key "
+                              f"'epoch_stats' is malformed: {stats!r}")
+    saved = state.get('data_fingerprint')
+    if saved is None:
+        print(f'warning: {path} does not record which data it was trained '
+              f'on (written before checkpoints did): cannot check that '
+              f'--data {data_path} is the same', file=sys.stderr, flush=True)
+    elif saved != data_fingerprint:
+        raise CheckpointError(
+            f"--resume: {path} was trained on other data "
+            f"({state.get('data', '?')}, sha256 {str(saved)[:12]}...) than "
+            f"--data {data_path} (sha256 {data_fingerprint[:12]}...); resume "
+            f"with the same --data, or start a new run in another --out")

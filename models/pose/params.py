@@ -2,14 +2,13 @@
 the paper's Table 4."""
 import argparse
 
-from models.pose.model import PRESETS, MLPGraphWJ, preset_config
+from models.pose.model import PRESETS, VARIANTS, MLPGraphWJ, preset_config
 
 PAPER = {('paper-t1', 16): '5.42 M', ('paper-t9', 16): '5.43 M'}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--variant', choices=('wj', 'gcn', 'mixer'),
-                        default='wj')
+    parser.add_argument('--variant', choices=VARIANTS, default='wj')
 
 
 def run(args: argparse.Namespace) -> None:

@@ -14,137 +14,104 @@ field's practice on Human3.6M) it is the last epoch's model. Every epoch
 writes ``last.pt`` and ``best.pt`` atomically, a CSV log and TensorBoard
 scalars. ``--resume`` continues bit-identically on CPU: batches and flips
 are a function of (seed, epoch), and the RNG state travels in the checkpoint.
+
+Each process's part of a run is a ``_Trainer``: ``build`` makes the data
+sets, model, optimizer and scheduler once, ``resume`` loads ``last.pt``
+into them, and ``fit`` runs the epochs (``run_epoch``: the steps, skipping
+non-finite ones; ``end_epoch``: validation, checkpoints, log). Settings and
+the learning-rate schedule are in :mod:`models.pose.train_config`, the DDP
+helpers in :mod:`models.pose.train_distributed`, the run directory and its
+log in :mod:`models.pose.train_outputs`.
 """
 import argparse
-import csv
-import datetime
-import io
 import math
 import os
 import signal
-import sys
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from tqdm import tqdm  # a dependency of torch_geometric
 
 from models.pose.checkpoint import (
     CheckpointError,
-    build_model,
+    check_resume_state,
+    checked_model_config,
     load_checkpoint,
+    load_weights,
     save_checkpoint,
 )
 from models.pose.evaluate import evaluate_windows
-from models.pose.io_utils import (
-    LOCK_NAME,
-    RunDirectoryLock,
-    atomic_write,
-    remove_stale_temporaries,
-)
+from models.pose.io_utils import RunDirectoryLock
 from models.pose.loss import loss_eq11
-from models.pose.model import MLPGraphWJ, ModelConfig, preset_config
+from models.pose.model import (
+    PRESETS,
+    VARIANTS,
+    MLPGraphWJ,
+    ModelConfig,
+    preset_config,
+)
+from models.pose.train_config import (
+    DEMO_DEFAULTS,
+    TrainConfig,
+    lr_factor_at_step,
+)
+from models.pose.train_distributed import setup_distributed, sync_batchnorm
+from models.pose.train_outputs import (
+    RunLog,
+    claim_run_directory,
+    remove_interrupted_writes,
+)
 
 
-@dataclass
-class TrainConfig:
-    """Optimisation settings; the paper's are the defaults."""
-    epochs: int = 50
-    batch_size: int = 256
-    lr: float = 1e-3
-    lr_decay: float = 0.95  # after every epoch
-    lr_step_decay: float = 0.5  # after every `lr_step_every` epochs
-    lr_step_every: int = 5
-    #: a schedule epoch lasts max(one epoch, this many optimizer steps)
-    lr_epoch_min_steps: int = 1000
-    #: share of every training sequence (its end) held out for validation
-    val_fraction: float = 0.0
-    lam: float = 0.01  # lambda of eq. (11)
-    seed: int = 0
-    source: str = 'gt'
-    stride: int = 1
-    test_stride: int = 1
-    flip_augment: bool = True
-    flip_test: bool = True
-    bf16: bool = False
-    max_steps_per_epoch: int = 0  # 0: the whole epoch
-    save_every_steps: int = 0  # 0: only at the end of every epoch
-    max_bad_steps: int = 20
-    eval_batch_size: int = 1024
+def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
+          out_dir: Path, resume: bool = False, ddp_timeout_s: float = 300.0,
+          progress: bool = True, overwrite: bool = False) -> Dict[str, Any]:
+    """Train, scoring the validation split (if ``cfg.val_fraction``) after
+    every epoch. The test subjects are not looked at here.
 
-    def __post_init__(self):
-        check_train_config(self)
+    ``out_dir`` must be new or empty, unless ``resume`` (continue its
+    ``last.pt``) or ``overwrite`` (delete the run in it first); the main
+    process holds an exclusive lock on it for the whole run, so a second
+    run into the same directory fails at once.
+
+    Returns a summary dict (best validation MPJPE, history, per-step
+    losses).
+    """
+    if resume and overwrite:
+        raise ValueError('--resume and --overwrite contradict each other: '
+                         'give one')
+    if int(os.environ.get('RANK', '0')) != 0:
+        return _train(model_cfg, cfg, data_path, out_dir, resume,
+                      ddp_timeout_s, progress)
+    with RunDirectoryLock(out_dir, '--out'):
+        claim_run_directory(Path(out_dir), resume, overwrite)
+        return _train(model_cfg, cfg, data_path, out_dir, resume,
+                      ddp_timeout_s, progress)
 
 
-#: (field, command-line flag, smallest allowed value) of every integer
-#: setting: a value below the bound is an error, never a silent default
-_INT_BOUNDS = (('epochs', '--epochs', 1), ('batch_size', '--batch-size', 1),
-               ('lr_step_every', None, 1), ('seed', '--seed', 0),
-               ('stride', '--stride', 1), ('test_stride', None, 1),
-               ('max_steps_per_epoch', '--max-steps-per-epoch', 0),
-               ('save_every_steps', '--save-every-steps', 0),
-               ('max_bad_steps', None, 0), ('eval_batch_size', None, 1),
-               ('lr_epoch_min_steps', '--lr-epoch-min-steps', 0))
+def _train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
+           out_dir: Path, resume: bool, ddp_timeout_s: float,
+           progress: bool) -> Dict[str, Any]:
+    trainer = _Trainer(model_cfg, cfg, data_path, Path(out_dir),
+                       ddp_timeout_s, progress)
+    try:
+        trainer.build()
+        if resume:
+            trainer.resume()
+        return trainer.fit()
+    finally:
+        trainer.close()
 
 
-def _name(field: str, flag: Optional[str]) -> str:
-    return f'{flag} ({field})' if flag else field
-
-
-def check_train_config(cfg: 'TrainConfig') -> None:
-    """Refuse settings no run can use, naming the flag and the value."""
-    for field, flag, low in _INT_BOUNDS:
-        value = getattr(cfg, field)
-        if isinstance(value, bool) or not isinstance(value, int) \
-                or value < low:
-            raise ValueError(f"{_name(field, flag)} must be an integer >= "
-                             f"{low}, got {value!r}")
-    for field, flag, low, high in (('lr', '--lr', 0.0, math.inf),
-                                   ('lr_decay', None, 0.0, 1.0),
-                                   ('lr_step_decay', None, 0.0, 1.0),
-                                   ('lam', '--lambda', 0.0, 1.0),
-                                   ('val_fraction', '--val-fraction', 0.0,
-                                    1.0)):
-        value = getattr(cfg, field)
-        ok = (not isinstance(value, bool) and isinstance(value, (int, float))
-              and math.isfinite(value) and low <= value <= high)
-        if field in ('lr', 'val_fraction'):  # open at one end
-            ok = ok and (value > 0 if field == 'lr' else value < 1)
-        if not ok:
-            bound = {'lr': 'a finite number > 0',
-                     'val_fraction': 'a number in [0, 1)'}.get(
-                field, f'a number in [{low:g}, {high:g}]')
-            raise ValueError(f"{_name(field, flag)} must be {bound}, got "
-                             f"{value!r}")
-
-
-#: Settings of the README's main job: the demo preset on the built-in demo
-#: data, sized to finish in a few minutes on 2 CPU cores.
-DEMO_DEFAULTS = dict(epochs=30, batch_size=128, source='noisy', stride=1,
-                     test_stride=1, val_fraction=0.1)
-
-
-def lr_factor(epoch: int, cfg: TrainConfig) -> float:
-    """Learning-rate multiplier after ``epoch`` (0-based) schedule epochs."""
-    return (cfg.lr_decay ** epoch *
-            cfg.lr_step_decay ** (epoch // cfg.lr_step_every))
-
-
-def schedule_epoch_steps(steps_per_epoch: int, cfg: TrainConfig) -> int:
-    """Optimizer steps per schedule epoch: one epoch, or
-    ``cfg.lr_epoch_min_steps`` if the epoch is shorter."""
-    return max(steps_per_epoch, cfg.lr_epoch_min_steps, 1)
-
-
-def lr_factor_at_step(step: int, steps_per_epoch: int,
-                      cfg: TrainConfig) -> float:
-    """Learning-rate multiplier for global optimizer step ``step``
-    (0-based, counting every step position of every epoch)."""
-    return lr_factor(step // schedule_epoch_steps(steps_per_epoch, cfg), cfg)
+class NonFiniteLossError(RuntimeError):
+    """Training diverged: too many consecutive non-finite steps, or weights
+    that overflowed."""
 
 
 class _Stop:
@@ -171,436 +138,400 @@ class _Stop:
             signal.signal(sig, handler)
 
 
-def _setup_distributed(timeout_s: float):
-    world = int(os.environ.get('WORLD_SIZE', '1'))
-    if world == 1:
-        return 0, 1, torch.device('cpu')
-    backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-    dist.init_process_group(backend,
-                            timeout=datetime.timedelta(seconds=timeout_s))
-    rank = dist.get_rank()
-    device = torch.device('cpu')
-    if backend == 'nccl':
-        local = int(os.environ.get('LOCAL_RANK', '0'))
-        torch.cuda.set_device(local)
-        device = torch.device('cuda', local)
-    return rank, world, device
+def build_optimizer(model: nn.Module,
+                    cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The paper's optimizer: AMSGrad at ``cfg.lr``, as PyTorch's fused
+    kernel on CPUs and CUDA devices (one pass over all parameters instead
+    of about ten per tensor; the same update to fp32 rounding)."""
+    params = list(model.parameters())
+    fused = all(p.device.type in ('cpu', 'cuda') and p.is_floating_point()
+                for p in params)
+    return torch.optim.Adam(params, lr=cfg.lr, amsgrad=True,
+                            fused=fused or None)
 
 
-class _GlooBatchNorm(nn.BatchNorm1d):
-    """BatchNorm whose training statistics cover the global batch of all
-    processes (PyTorch's SyncBatchNorm only runs on GPUs). With it, DDP on
-    N processes computes the same update as one process on the whole batch.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-        stats = torch.cat([x.sum(0), (x * x).sum(0),
-                           x.new_full((1, ), float(x.size(0)))])
-        stats = all_reduce(stats)  # differentiable
-        c = x.size(1)
-        count = stats[-1]
-        mean = stats[:c] / count
-        var = stats[c:2 * c] / count - mean * mean
-        with torch.no_grad():
-            m = self.momentum
-            self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
-            self.running_var.mul_(1 - m).add_(
-                var.detach() * count / (count - 1), alpha=m)
-            self.num_batches_tracked.add_(1)
-        y = (x - mean) * torch.rsqrt(var + self.eps)
-        return y * self.weight + self.bias
+@dataclass
+class _Progress:
+    """Where the run stands: what every checkpoint saves beside the model
+    and optimizer, and what ``--resume`` restores."""
+    epoch: int = 0  # the epoch to run next
+    step: int = 0  # steps of it taken before a resume
+    best_mpjpe: float = math.inf
+    history: List[Dict[str, Any]] = field(default_factory=list)
+    step_losses: List[float] = field(default_factory=list)
+    #: running statistics of the epoch a mid-epoch checkpoint left
+    epoch_stats: Dict[str, Any] = field(default_factory=dict)
+    #: epoch and step of the ``last.pt`` on disk, if this run wrote or
+    #: resumed one
+    last_saved: Dict[str, int] = field(default_factory=dict)
 
 
-def _sync_batchnorm(module: nn.Module) -> nn.Module:
-    """Swap every BatchNorm1d for one with cross-process statistics, in
-    place, keeping parameters and buffers (so checkpoints stay plain)."""
-    if torch.cuda.is_available():
-        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    for child in module.modules():
-        if type(child) is nn.BatchNorm1d:
-            child.__class__ = _GlooBatchNorm
-    return module
+@dataclass
+class _EpochStats:
+    """Running statistics of the epoch under way. A mid-epoch checkpoint
+    saves them, so a resumed epoch logs the mean over all its steps."""
+    start: float  # time.perf_counter() at its start, less earlier runs' time
+    losses: List[float] = field(default_factory=list)
+    samples: int = 0
+    train_s: float = 0.0  # set when its last step is done
 
 
-def _write_csv(path: Path, rows: List[Dict[str, Any]]) -> None:
-    if not rows:
-        return
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(path, buf.getvalue().encode())
+class _Trainer:
+    """One process's part of a run. The pieces share what is on ``self``:
+    the data sets, the model, optimizer and scheduler, the run's
+    :class:`_Progress` and the main process's :class:`RunLog` (which does
+    nothing on the other processes)."""
 
+    def __init__(self, model_cfg: ModelConfig, cfg: TrainConfig,
+                 data_path: Path, out_dir: Path, ddp_timeout_s: float,
+                 progress: bool):
+        self.model_cfg, self.cfg = model_cfg, cfg
+        self.data_path, self.out_dir = data_path, out_dir
+        self.last_path, self.best_path = out_dir / 'last.pt', \
+            out_dir / 'best.pt'
+        self.rank, self.world, self.device = setup_distributed(ddp_timeout_s)
+        self.is_main = self.rank == 0
+        self.progress = progress and self.is_main
+        self.log = RunLog(out_dir, enabled=self.is_main)
+        self.state = _Progress()
+        self.bad_steps = 0  # consecutive skipped steps, across epochs
 
-def _tensorboard(out_dir: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        print('tensorboard is not installed: no TensorBoard scalars '
-              '(pip install -e ".[pose]")', file=sys.stderr)
-        return None
-    return SummaryWriter(str(out_dir / 'tensorboard'))
+    def close(self) -> None:
+        self.log.close()
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
 
+    # -- build and resume ---------------------------------------------------
 
-def train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
-          out_dir: Path, resume: bool = False, ddp_timeout_s: float = 300.0,
-          progress: bool = True, overwrite: bool = False) -> Dict[str, Any]:
-    """Train, scoring the validation split (if ``cfg.val_fraction``) after
-    every epoch. The test subjects are not looked at here.
+    def build(self) -> None:
+        """The data sets, the model, its optimizer and scheduler, made once
+        (:meth:`resume` loads a checkpoint into them)."""
+        cfg = self.cfg
+        if cfg.batch_size % self.world:
+            raise ValueError(f"--batch-size {cfg.batch_size} must be "
+                             f"divisible by the number of processes "
+                             f"({self.world})")
+        if self.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._load_data()
+        steps_per_epoch = self.steps_per_epoch
 
-    ``out_dir`` must be new or empty, unless ``resume`` (continue its
-    ``last.pt``) or ``overwrite`` (delete the run in it first); the main
-    process holds an exclusive lock on it for the whole run, so a second
-    run into the same directory fails at once.
+        def schedule(step: int) -> float:  # a function: LambdaLR saves
+            return lr_factor_at_step(step, steps_per_epoch, cfg)  # no state
 
-    Returns a summary dict (best validation MPJPE, history, per-step
-    losses).
-    """
-    if resume and overwrite:
-        raise ValueError('--resume and --overwrite contradict each other: '
-                         'give one')
-    if int(os.environ.get('RANK', '0')) != 0:
-        return _train(model_cfg, cfg, data_path, out_dir, resume,
-                      ddp_timeout_s, progress)
-    with RunDirectoryLock(out_dir, '--out'):
-        _claim_run_directory(Path(out_dir), resume, overwrite)
-        return _train(model_cfg, cfg, data_path, out_dir, resume,
-                      ddp_timeout_s, progress)
+        torch.manual_seed(cfg.seed)
+        self.model = MLPGraphWJ(self.model_cfg).to(self.device)
+        self.optimizer = build_optimizer(self.model, cfg)
+        # stepped after every step position: the lr is a function of progress
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                           schedule)
+        if self.is_main:
+            remove_interrupted_writes(self.out_dir)
 
+    def _load_data(self) -> None:
+        from models.pose.data.format import fingerprint, load_prepared
+        from models.pose.data.loader import PoseWindows
 
-#: what a run writes in its directory (``--overwrite`` removes these)
-RUN_OUTPUTS = ('last.pt', 'best.pt', 'log.csv', 'metrics.json', 'metrics.md',
-               'pose_typical.png', 'pose_worst.png', 'error_per_joint.png',
-               'training_curves.png')
+        cfg = self.cfg
+        self.data = load_prepared(self.data_path)
+        self.data_fingerprint = fingerprint(self.data)
+        common = dict(subjects=self.data.train_subjects,
+                      joints=self.model_cfg.joints,
+                      frames=self.model_cfg.frames, source=cfg.source)
+        keep = 1.0 - cfg.val_fraction
+        self.train_set = PoseWindows(self.data, stride=cfg.stride,
+                                     portion=(0.0, keep), **common)
+        self.val_set = (PoseWindows(self.data, stride=cfg.test_stride,
+                                    portion=(keep, 1.0), **common)
+                        if cfg.val_fraction else None)
+        self.steps_per_epoch = len(self.train_set) // cfg.batch_size
+        if cfg.max_steps_per_epoch:
+            self.steps_per_epoch = min(self.steps_per_epoch,
+                                       cfg.max_steps_per_epoch)
 
-
-def _claim_run_directory(out_dir: Path, resume: bool,
-                         overwrite: bool) -> None:
-    """Refuse to start a new run over an existing one (called with the
-    directory's lock held, so no other run is writing in it)."""
-    present = sorted(p.name for p in out_dir.iterdir()
-                     if p.name != LOCK_NAME)
-    if not present:
-        return
-    shown = ', '.join(present[:6]) + (' ...' if len(present) > 6 else '')
-    if resume:
-        if (out_dir / 'last.pt').exists():
+    def resume(self) -> None:
+        """Load ``last.pt``, if there is one, into what :meth:`build` made:
+        weights, optimizer, scheduler, RNG state and the run's progress."""
+        path = self.last_path
+        if not path.exists():
+            self.log.say(f'--resume: no checkpoint at {path}, starting '
+                         f'afresh')
             return
-        done = [n for n in ('best.pt', 'log.csv') if n in present]
-        if done:
-            raise ValueError(
-                f"--resume: --out {out_dir} holds {', '.join(done)} but no "
-                f"last.pt to resume from; give --overwrite to replace that "
-                f"run, or choose another --out")
-        return
-    if overwrite:
-        import shutil
-        removed = [n for n in RUN_OUTPUTS if (out_dir / n).is_file()]
-        for name in removed:
-            (out_dir / name).unlink()
-        if (out_dir / 'tensorboard').is_dir():
-            shutil.rmtree(out_dir / 'tensorboard')
-            removed.append('tensorboard/')
-        for name in ('last.pt', 'best.pt', 'log.csv'):
-            removed += [p.name for p in remove_stale_temporaries(
-                out_dir / name)]
-        if removed:
-            print(f'--overwrite: removed {", ".join(removed)} from {out_dir}',
-                  flush=True)
-        return
-    raise ValueError(
-        f"--out {out_dir} is not empty (it holds {shown}); refusing to "
-        f"overwrite it: give --resume to continue the run in it, "
-        f"--overwrite to replace it, or choose another --out")
+        state = load_checkpoint(path, map_location=self.device)
+        check_resume_state(state, path, self.data_path,
+                           self.data_fingerprint)
+        checked_model_config(state, path, expected=self.model_cfg)
+        load_weights(self.model, state, path)
+        self._load_optimization(state)
+        try:
+            torch.set_rng_state(state['rng_cpu'])
+        except (RuntimeError, TypeError) as err:
+            raise CheckpointError(
+                f"checkpoint {path}: key 'rng_cpu' is not a CPU RNG "
+                f"state ({err})") from None
+        self._load_progress(state)
+        changed = {k: v for k, v in state.get('train_config', {}).items()
+                   if asdict(self.cfg).get(k) != v}
+        note = f' (changed settings: {changed})' if changed else ''
+        self.log.say(f'Resuming {path} at epoch {self.state.epoch + 1}, '
+                     f'step {self.state.step}{note}')
 
-
-def _train(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
-           out_dir: Path, resume: bool, ddp_timeout_s: float,
-           progress: bool) -> Dict[str, Any]:
-    from models.pose.data.format import fingerprint, load_prepared
-    from models.pose.data.loader import PoseWindows
-
-    rank, world, device = _setup_distributed(ddp_timeout_s)
-    is_main = rank == 0
-    if cfg.batch_size % world:
-        raise ValueError(f"--batch-size {cfg.batch_size} must be divisible "
-                         f"by the number of processes ({world})")
-    out_dir = Path(out_dir)
-    if is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-
-    data = load_prepared(data_path)
-    data_fingerprint = fingerprint(data)
-    common = dict(joints=model_cfg.joints, frames=model_cfg.frames,
-                  source=cfg.source)
-    keep = 1.0 - cfg.val_fraction
-    train_set = PoseWindows(data, subjects=data.train_subjects,
-                            stride=cfg.stride, portion=(0.0, keep), **common)
-    val_set = (PoseWindows(data, subjects=data.train_subjects,
-                           stride=cfg.test_stride, portion=(keep, 1.0),
-                           **common) if cfg.val_fraction else None)
-    steps_per_epoch = len(train_set) // cfg.batch_size
-    if cfg.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
-
-    def schedule(step: int) -> float:
-        return lr_factor_at_step(step, steps_per_epoch, cfg)
-
-    torch.manual_seed(cfg.seed)
-    model = MLPGraphWJ(model_cfg).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, amsgrad=True)
-    # stepped after every step position: the lr is a function of progress
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    start_epoch, start_step = 0, 0
-    best = math.inf
-    history: List[Dict[str, Any]] = []
-    step_losses: List[float] = []
-    epoch_stats: Dict[str, Any] = {}  # of an epoch left mid-way
-    last_saved: Dict[str, int] = {}  # where last.pt stands
-
-    last_path, best_path = out_dir / 'last.pt', out_dir / 'best.pt'
-    if is_main:
-        _remove_stale_temporaries(out_dir)
-    if resume and last_path.exists():
-        state = load_checkpoint(last_path, map_location=device)
-        _check_resume_state(state, last_path, data_path, data_fingerprint)
-        saved_train = state.get('train_config', {})
-        model = build_model(state, last_path, expected=model_cfg).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr,
-                                     amsgrad=True)
-        # the scheduler's constructor resets the lr: load the optimizer after
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        for key, target in (('optimizer', optimizer),
-                            ('scheduler', scheduler)):
+    def _load_optimization(self, state: Dict[str, Any]) -> None:
+        # the scheduler's constructor reset the lr: the optimizer's state is
+        # loaded after it
+        for key, target in (('optimizer', self.optimizer),
+                            ('scheduler', self.scheduler)):
             try:
                 target.load_state_dict(state[key])
             except (ValueError, KeyError, TypeError, IndexError,
                     RuntimeError) as err:
                 raise CheckpointError(
-                    f"checkpoint {last_path}: key {key!r} does not fit this "
-                    f"model ({type(err).__name__}: {err})") from None
-        if saved_train.get('lr', cfg.lr) != cfg.lr:
+                    f"checkpoint {self.last_path}: key {key!r} does not fit "
+                    f"this model ({type(err).__name__}: {err})") from None
+        lr = self.cfg.lr
+        if state.get('train_config', {}).get('lr', lr) != lr:
             # both state dicts carry the old lr: a new --lr (the usual cure
             # after a divergence) must win, on the same schedule
-            scheduler.base_lrs = [cfg.lr] * len(optimizer.param_groups)
-            for group in optimizer.param_groups:
-                group['lr'] = cfg.lr * schedule(scheduler.last_epoch)
-        try:
-            torch.set_rng_state(state['rng_cpu'])
-        except (RuntimeError, TypeError) as err:
-            raise CheckpointError(
-                f"checkpoint {last_path}: key 'rng_cpu' is not a CPU RNG "
-                f"state ({err})") from None
-        start_epoch, start_step = state['epoch'], state['step_in_epoch']
-        best = state['best_mpjpe']
-        history = list(state['history'])
-        step_losses = state['step_losses'].tolist()
-        last_saved.update(epoch=start_epoch, step=start_step)
-        if start_step:
+            schedule = self.scheduler.lr_lambdas[0]
+            self.scheduler.base_lrs = [lr] * len(self.optimizer.param_groups)
+            for group in self.optimizer.param_groups:
+                group['lr'] = lr * schedule(self.scheduler.last_epoch)
+
+    def _load_progress(self, state: Dict[str, Any]) -> None:
+        progress = self.state
+        progress.epoch, progress.step = state['epoch'], state['step_in_epoch']
+        progress.best_mpjpe = state['best_mpjpe']
+        progress.history = list(state['history'])
+        progress.step_losses = state['step_losses'].tolist()
+        progress.last_saved.update(epoch=progress.epoch, step=progress.step)
+        if progress.step:
             # the epoch's running statistics, so that its logged mean loss
             # covers all its steps, not only those after the restart;
-            # checkpoints without them: the last start_step losses (exact
-            # unless a non-finite step was skipped in this epoch)
-            epoch_stats = dict(state.get('epoch_stats') or {
-                'loss_count': min(start_step, len(step_losses)),
+            # checkpoints without them: the last `step` losses (exact unless
+            # a non-finite step was skipped in this epoch)
+            progress.epoch_stats = dict(state.get('epoch_stats') or {
+                'loss_count': min(progress.step, len(progress.step_losses)),
                 'samples': 0, 'train_s': 0.0, 'bad_steps': 0})
-        if is_main:
-            changed = {k: v for k, v in saved_train.items()
-                       if asdict(cfg).get(k) != v}
-            note = f' (changed settings: {changed})' if changed else ''
-            print(f'Resuming {last_path} at epoch {start_epoch + 1}, step '
-                  f'{start_step}{note}', flush=True)
-    elif resume and is_main:
-        print(f'--resume: no checkpoint at {last_path}, starting afresh',
-              flush=True)
-    if len(train_set) < cfg.batch_size:
-        raise ValueError(
-            f"--batch-size {cfg.batch_size} is larger than the "
-            f"{len(train_set)} training windows of {data_path} (subjects "
-            f"{', '.join(data.train_subjects) or 'none'}, stride "
-            f"{cfg.stride}, --val-fraction {cfg.val_fraction:g}): the last "
-            f"incomplete batch is dropped, so an epoch would take no step; "
-            f"use --batch-size "
-            f"{max(len(train_set), 1)} or less")
 
-    net: nn.Module = model
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(_sync_batchnorm(model))
-    writer = _tensorboard(out_dir) if is_main else None
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16)
-                if cfg.bf16 else nullcontext())
+    # -- the epochs ---------------------------------------------------------
 
-    def checkpoint(epoch: int, step_in_epoch: int, path: Path) -> None:
+    def fit(self) -> Dict[str, Any]:
+        """Run the epochs left; stop early, saving ``last.pt``, on SIGINT or
+        SIGTERM. Returns the summary :func:`train` returns."""
+        cfg, progress = self.cfg, self.state
+        self._check_batch_size()
+        self.net: nn.Module = self.model
+        if self.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(
+                sync_batchnorm(self.model))
+        self.log.open_tensorboard()
+        self.autocast = (torch.autocast(self.device.type,
+                                        dtype=torch.bfloat16)
+                         if cfg.bf16 else nullcontext())
+        val_size = len(self.val_set) if self.val_set else 0
+        self.log.say(
+            f'Training {self.model_cfg.variant} model '
+            f'({self.model.num_parameters():,} parameters, '
+            f'T={self.model_cfg.frames}, {self.model_cfg.joints} joints) on '
+            f'{len(self.train_set):,} windows, validating on {val_size:,}; '
+            f'{self.world} process(es), {torch.get_num_threads()} threads '
+            f'each')
+        with _Stop() as stop:
+            for epoch in range(progress.epoch, cfg.epochs):
+                stopped = self.run_epoch(epoch, stop)
+                if stopped:
+                    return {'stopped': stopped,
+                            'step_losses': progress.step_losses}
+                self.end_epoch(epoch)
+        return {'best_mpjpe': progress.best_mpjpe,
+                'history': progress.history,
+                'step_losses': progress.step_losses}
+
+    def _check_batch_size(self) -> None:
+        cfg, windows = self.cfg, len(self.train_set)
+        if windows < cfg.batch_size:
+            raise ValueError(
+                f"--batch-size {cfg.batch_size} is larger than the "
+                f"{windows} training windows of {self.data_path} (subjects "
+                f"{', '.join(self.data.train_subjects) or 'none'}, stride "
+                f"{cfg.stride}, --val-fraction {cfg.val_fraction:g}): the "
+                f"last incomplete batch is dropped, so an epoch would take "
+                f"no step; use --batch-size {max(windows, 1)} or less")
+
+    def run_epoch(self, epoch: int, stop: _Stop) -> Optional[str]:
+        """The optimizer steps of one epoch (those after the resumed
+        position, if it is the epoch a checkpoint left). Returns the name
+        of the signal that stopped it, after saving ``last.pt``."""
+        cfg = self.cfg
+        self.net.train()
+        batches = self.train_set.iterate_batches(
+            cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
+            flip_augment=cfg.flip_augment, rank=self.rank,
+            world_size=self.world, drop_last=True)
+        total = self.steps_per_epoch
+        bar = tqdm(total=total, desc=f'epoch {epoch + 1}/{cfg.epochs}',
+                   leave=False, mininterval=2.0, dynamic_ncols=True,
+                   disable=not self.progress)
+        self.epoch_stats = self._start_epoch()
+        for step, (inputs, targets) in enumerate(batches):
+            if step >= total:
+                break
+            if step < self.state.step:  # resuming inside this epoch
+                bar.update(1)
+                continue
+            loss = self._step(inputs, targets, epoch, step)
+            bar.update(1)
+            if loss is None:  # skipped
+                continue
+            bar.set_postfix(loss=f'{loss:.5f}', refresh=False)
+            requested = stop.requested
+            if requested or (cfg.save_every_steps and
+                             (step + 1) % cfg.save_every_steps == 0):
+                self._save(epoch, step + 1, self.last_path)
+            if requested:
+                bar.close()
+                self.log.say(f'{requested}: saved {self.last_path} at epoch '
+                             f'{epoch + 1} step {step + 1}; continue with '
+                             f'--resume')
+                return requested
+        bar.close()
+        self.epoch_stats.train_s = time.perf_counter() - \
+            self.epoch_stats.start
+        bad = _non_finite_weight(self.model)
+        if bad:  # finite steps can still overflow the weights
+            raise NonFiniteLossError(
+                f'epoch {epoch + 1}: the weights became non-finite '
+                f'({bad!r} holds NaN or inf; learning rate too high, or '
+                f'bf16 overflow?): stopping. {self._last_good()}')
+        self.state.step = 0
+        return None
+
+    def _start_epoch(self) -> _EpochStats:
+        stats = _EpochStats(start=time.perf_counter())
+        saved, done = self.state.epoch_stats, self.state.step
+        if done and saved:  # resuming inside this epoch
+            losses = self.state.step_losses
+            stats.losses = losses[len(losses) - int(saved['loss_count']):]
+            stats.samples = int(saved['samples'])
+            stats.start -= float(saved['train_s'])
+            self.bad_steps = int(saved.get('bad_steps', 0))
+        return stats
+
+    def _step(self, inputs: torch.Tensor, targets: torch.Tensor, epoch: int,
+              step: int) -> Optional[float]:
+        """One optimizer step; its loss, or ``None`` if the loss or a
+        gradient was non-finite and the step was skipped."""
+        inputs, targets = inputs.to(self.device), targets.to(self.device)
+        with self.autocast:
+            pred = self.net(inputs)
+        loss = loss_eq11(pred.float(), targets, self.cfg.lam)
+        self.optimizer.zero_grad(set_to_none=True)
+        # backward runs even for a bad loss: under DDP every rank must join
+        # the gradient all-reduce, after which a NaN on any rank is in every
+        # rank's gradients, so all skip alike
+        loss.backward()
+        if not _finite_step(loss, self.model):
+            self._skip_step(loss, epoch, step)
+            return None
+        self.bad_steps = 0
+        self.optimizer.step()
+        self.scheduler.step()
+        value = float(loss.detach())
+        self.epoch_stats.losses.append(value)
+        self.state.step_losses.append(value)
+        self.epoch_stats.samples += inputs.size(0) * self.world
+        return value
+
+    def _skip_step(self, loss: torch.Tensor, epoch: int, step: int) -> None:
+        self.bad_steps += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        self.log.warn(f'epoch {epoch + 1} step {step + 1}: non-finite loss '
+                      f'or gradient (loss {float(loss.detach()):.4g}), step '
+                      f'skipped ({self.bad_steps} in a row)')
+        if self.bad_steps > self.cfg.max_bad_steps:
+            raise NonFiniteLossError(
+                f'{self.bad_steps} steps in a row had a non-finite loss or '
+                f'gradient (learning rate too high, or bf16 overflow?): '
+                f'stopping. {self._last_good()}')
+        self.scheduler.step()  # the lr follows the step position
+
+    def end_epoch(self, epoch: int) -> None:
+        """Validation, ``last.pt``, ``best.pt`` (if it improved),
+        ``log.csv``, TensorBoard and the epoch's line, all on the main
+        process; the others wait for it."""
+        if self.is_main:
+            self._score_and_save(epoch)
+        if self.world > 1:
+            dist.barrier()
+
+    def _score_and_save(self, epoch: int) -> None:
+        cfg, progress, stats = self.cfg, self.state, self.epoch_stats
+        row: Dict[str, Any] = {
+            'epoch': epoch + 1,
+            'train_loss': sum(stats.losses) / max(len(stats.losses), 1)}
+        report, improved = '', True  # no validation: best.pt is the last
+        if self.val_set is not None:
+            results = evaluate_windows(
+                self.model, self.val_set, batch_size=cfg.eval_batch_size,
+                flip_test=cfg.flip_test, device=self.device)['average']
+            mpjpe = results['mpjpe']
+            row.update(val_mpjpe_mm=mpjpe, val_p_mpjpe_mm=results['p_mpjpe'])
+            report = (f', val MPJPE {mpjpe:.1f} mm, P-MPJPE '
+                      f"{row['val_p_mpjpe_mm']:.1f} mm")
+            improved = mpjpe < progress.best_mpjpe
+            progress.best_mpjpe = min(progress.best_mpjpe, mpjpe)
+        row.update(lr=self.optimizer.param_groups[0]['lr'],
+                   samples_per_s=stats.samples / max(stats.train_s, 1e-9))
+        progress.history.append(row)
+        self._save(epoch + 1, 0, self.last_path)
+        if improved:
+            self._save(epoch + 1, 0, self.best_path)
+        self.log.epoch(progress.history)
+        mark = ' (best)' if improved and self.val_set is not None else ''
+        self.log.say(f"epoch {epoch + 1}/{cfg.epochs}: loss "
+                     f"{row['train_loss']:.5f}{report}, "
+                     f"{row['samples_per_s']:.0f} samples/s{mark}")
+
+    # -- checkpoints --------------------------------------------------------
+
+    def _save(self, epoch: int, step_in_epoch: int, path: Path) -> None:
+        """Write a checkpoint of the run at this position (main process
+        only: the others hold the same state)."""
+        if not self.is_main:
+            return
         stats = {}
         if step_in_epoch:  # mid-epoch: what the epoch's log row needs
-            stats = {'loss_count': len(epoch_losses), 'samples': seen,
-                     'train_s': time.perf_counter() - t0,
-                     'bad_steps': bad_steps}
+            stats = {'loss_count': len(self.epoch_stats.losses),
+                     'samples': self.epoch_stats.samples,
+                     'train_s': time.perf_counter() - self.epoch_stats.start,
+                     'bad_steps': self.bad_steps}
+        progress = self.state
         save_checkpoint(path, {
-            'model': model.state_dict(), 'model_config': model_cfg.to_dict(),
-            'train_config': asdict(cfg), 'optimizer': optimizer.state_dict(),
-            'scheduler': scheduler.state_dict(),
+            'model': self.model.state_dict(),
+            'model_config': self.model_cfg.to_dict(),
+            'train_config': asdict(self.cfg),
+            'optimizer': self.optimizer.state_dict(),
+            'scheduler': self.scheduler.state_dict(),
             'rng_cpu': torch.get_rng_state(), 'epoch': epoch,
-            'step_in_epoch': step_in_epoch, 'best_mpjpe': best,
-            'history': history, 'epoch_stats': stats,
-            'data_fingerprint': data_fingerprint, 'data': str(data_path),
-            'step_losses': torch.tensor(step_losses, dtype=torch.float64)})
-        if path == last_path:
-            last_saved.update(epoch=epoch, step=step_in_epoch)
+            'step_in_epoch': step_in_epoch,
+            'best_mpjpe': progress.best_mpjpe, 'history': progress.history,
+            'epoch_stats': stats, 'data_fingerprint': self.data_fingerprint,
+            'data': str(self.data_path),
+            'step_losses': torch.tensor(progress.step_losses,
+                                        dtype=torch.float64)})
+        if path == self.last_path:
+            progress.last_saved.update(epoch=epoch, step=step_in_epoch)
 
-    if is_main:
-        print(f'Training {model_cfg.variant} model ({model.num_parameters():,}'
-              f' parameters, T={model_cfg.frames}, {model_cfg.joints} joints)'
-              f' on {len(train_set):,} windows, validating on '
-              f'{len(val_set) if val_set else 0:,}; {world} process(es), '
-              f'{torch.get_num_threads()} threads each', flush=True)
-
-    summary: Dict[str, Any] = {}
-    bad_steps = 0
-    with _Stop() as stop:
-        for epoch in range(start_epoch, cfg.epochs):
-            net.train()
-            batches = train_set.iterate_batches(
-                cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
-                flip_augment=cfg.flip_augment, rank=rank, world_size=world,
-                drop_last=True)
-            total = steps_per_epoch
-            bar = _progress(total, f'epoch {epoch + 1}/{cfg.epochs}',
-                            progress and is_main)
-            t0, seen, epoch_losses = time.perf_counter(), 0, []
-            if start_step and epoch_stats:  # resuming inside this epoch
-                count = int(epoch_stats['loss_count'])
-                epoch_losses = step_losses[len(step_losses) - count:]
-                seen = int(epoch_stats['samples'])
-                t0 -= float(epoch_stats['train_s'])
-                bad_steps = int(epoch_stats.get('bad_steps', 0))
-            for step, (inputs, targets) in enumerate(batches):
-                if step >= total:
-                    break
-                if step < start_step:  # resuming inside this epoch
-                    bar.update(1)
-                    continue
-                inputs, targets = inputs.to(device), targets.to(device)
-                with autocast:
-                    pred = net(inputs)
-                loss = loss_eq11(pred.float(), targets, cfg.lam)
-                optimizer.zero_grad(set_to_none=True)
-                # backward runs even for a bad loss: under DDP every rank
-                # must join the gradient all-reduce, after which a NaN on
-                # any rank is in every rank's gradients, so all skip alike
-                loss.backward()
-                if not _finite_step(loss, model):
-                    bad_steps += 1
-                    optimizer.zero_grad(set_to_none=True)
-                    if is_main:
-                        print(f'epoch {epoch + 1} step {step + 1}: non-'
-                              f'finite loss or gradient (loss '
-                              f'{float(loss.detach()):.4g}), step skipped ('
-                              f'{bad_steps} in a row)', file=sys.stderr,
-                              flush=True)
-                    if bad_steps > cfg.max_bad_steps:
-                        raise NonFiniteLossError(
-                            f'{bad_steps} steps in a row had a non-finite '
-                            f'loss or gradient (learning rate too high, or '
-                            f'bf16 overflow?): stopping. '
-                            f'{_last_good(last_path, last_saved)}')
-                    scheduler.step()
-                    bar.update(1)
-                    continue
-                bad_steps = 0
-                optimizer.step()
-                scheduler.step()
-                value = float(loss.detach())
-                epoch_losses.append(value)
-                step_losses.append(value)
-                seen += inputs.size(0) * world
-                bar.update(1)
-                bar.set_postfix(loss=f'{value:.5f}', refresh=False)
-                if stop.requested or (cfg.save_every_steps and
-                                      (step + 1) % cfg.save_every_steps == 0):
-                    if is_main:
-                        checkpoint(epoch, step + 1, last_path)
-                    if stop.requested:
-                        bar.close()
-                        if is_main:
-                            print(f'{stop.requested}: saved {last_path} at '
-                                  f'epoch {epoch + 1} step {step + 1}; '
-                                  f'continue with --resume', flush=True)
-                        summary.update(stopped=stop.requested,
-                                       step_losses=step_losses)
-                        _finish(writer)
-                        return summary
-            bar.close()
-            train_time = time.perf_counter() - t0
-            bad = _non_finite_weight(model)
-            if bad:  # finite steps can still overflow the weights
-                raise NonFiniteLossError(
-                    f'epoch {epoch + 1}: the weights became non-finite '
-                    f'({bad!r} holds NaN or inf; learning rate too high, or '
-                    f'bf16 overflow?): stopping. '
-                    f'{_last_good(last_path, last_saved)}')
-            start_step = 0
-
-            row: Dict[str, Any] = {'epoch': epoch + 1}
-            if is_main:
-                row.update(train_loss=sum(epoch_losses) /
-                           max(len(epoch_losses), 1))
-                report = ''
-                if val_set is not None:
-                    results = evaluate_windows(
-                        model, val_set, batch_size=cfg.eval_batch_size,
-                        flip_test=cfg.flip_test, device=device)
-                    mpjpe = results['average']['mpjpe']
-                    row.update(val_mpjpe_mm=mpjpe,
-                               val_p_mpjpe_mm=results['average']['p_mpjpe'])
-                    report = (f', val MPJPE {mpjpe:.1f} mm, P-MPJPE '
-                              f"{row['val_p_mpjpe_mm']:.1f} mm")
-                    improved = mpjpe < best
-                    best = min(best, mpjpe)
-                else:  # no validation split: best.pt is the last epoch
-                    improved = True
-                row.update(lr=optimizer.param_groups[0]['lr'],
-                           samples_per_s=seen / max(train_time, 1e-9))
-                history.append(row)
-                checkpoint(epoch + 1, 0, last_path)
-                if improved:
-                    checkpoint(epoch + 1, 0, best_path)
-                _write_csv(out_dir / 'log.csv', history)
-                if writer is not None:
-                    for key, value in row.items():
-                        if key != 'epoch':
-                            writer.add_scalar(key, value, epoch + 1)
-                mark = ' (best)' if improved and val_set is not None else ''
-                print(f"epoch {epoch + 1}/{cfg.epochs}: loss "
-                      f"{row['train_loss']:.5f}{report}, "
-                      f"{row['samples_per_s']:.0f} samples/s{mark}",
-                      flush=True)
-            if world > 1:
-                dist.barrier()
-    _finish(writer)
-    summary.update(best_mpjpe=best, history=history, step_losses=step_losses)
-    if world > 1:
-        dist.destroy_process_group()
-    return summary
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training diverged: too many consecutive non-finite steps, or weights
-    that overflowed."""
-
-
-def _last_good(last_path: Path, saved: Dict[str, int]) -> str:
-    """What is on disk now, said truthfully (only finite states are ever
-    saved, and a non-finite ``last.pt`` is refused when resumed)."""
-    if saved:
-        where = (f"epoch {saved['epoch'] + 1}, step {saved['step']}"
-                 if saved['step'] else f"end of epoch {saved['epoch']}")
-        return (f'The last good checkpoint, {last_path} ({where}), was not '
-                f'touched.')
-    return f'No checkpoint was written to {last_path} by this run.'
+    def _last_good(self) -> str:
+        """What is on disk now, said truthfully (only finite states are
+        ever saved, and a non-finite ``last.pt`` is refused when resumed)."""
+        saved = self.state.last_saved
+        if saved:
+            where = (f"epoch {saved['epoch'] + 1}, step {saved['step']}"
+                     if saved['step'] else f"end of epoch {saved['epoch']}")
+            return (f'The last good checkpoint, {self.last_path} ({where}), '
+                    f'was not touched.')
+        return f'No checkpoint was written to {self.last_path} by this run.'
 
 
 def _non_finite_weight(model: nn.Module) -> Optional[str]:
@@ -612,54 +543,6 @@ def _non_finite_weight(model: nn.Module) -> Optional[str]:
     return None
 
 
-#: keys of a checkpoint that ``--resume`` needs, with their types
-_RESUME_KEYS = {'optimizer': dict, 'scheduler': dict,
-                'rng_cpu': torch.Tensor, 'epoch': int, 'step_in_epoch': int,
-                'best_mpjpe': (int, float), 'history': list,
-                'step_losses': torch.Tensor}
-
-
-def _check_resume_state(state: Dict[str, Any], path: Path, data_path: Path,
-                        data_fingerprint: str) -> None:
-    """Every key ``--resume`` reads, with its type, and the data it was
-    trained on: a checkpoint is refused naming the key, never half-used."""
-    for key, kind in _RESUME_KEYS.items():
-        if key not in state:
-            raise CheckpointError(f"checkpoint {path} cannot be resumed: it "
-                                  f"lacks the key {key!r}")
-        value = state[key]
-        if isinstance(value, bool) or not isinstance(value, kind):
-            names = kind.__name__ if isinstance(kind, type) else \
-                ' or '.join(k.__name__ for k in kind)
-            raise CheckpointError(
-                f"checkpoint {path} cannot be resumed: key {key!r} is a "
-                f"{type(value).__name__}, expected {names}")
-    for key in ('epoch', 'step_in_epoch'):
-        if state[key] < 0:
-            raise CheckpointError(f"checkpoint {path} cannot be resumed: key "
-                                  f"{key!r} is {state[key]}, expected >= 0")
-    stats = state.get('epoch_stats', {})
-    if not isinstance(stats, dict) or any(
-            isinstance(stats.get(k, 0), bool) or
-            not isinstance(stats.get(k, 0), (int, float)) or
-            stats.get(k, 0) < 0
-            for k in ('loss_count', 'samples', 'train_s', 'bad_steps')) or \
-            stats.get('loss_count', 0) > len(state['step_losses']):
-        raise CheckpointError(f"checkpoint {path} cannot be resumed: key "
-                              f"'epoch_stats' is malformed: {stats!r}")
-    saved = state.get('data_fingerprint')
-    if saved is None:
-        print(f'warning: {path} does not record which data it was trained '
-              f'on (written before checkpoints did): cannot check that '
-              f'--data {data_path} is the same', file=sys.stderr, flush=True)
-    elif saved != data_fingerprint:
-        raise CheckpointError(
-            f"--resume: {path} was trained on other data "
-            f"({state.get('data', '?')}, sha256 {str(saved)[:12]}...) than "
-            f"--data {data_path} (sha256 {data_fingerprint[:12]}...); resume "
-            f"with the same --data, or start a new run in another --out")
-
-
 def _finite_step(loss: torch.Tensor, model: nn.Module) -> bool:
     """Whether the loss and every gradient are finite."""
     grads = [p.grad for p in model.parameters() if p.grad is not None]
@@ -669,105 +552,90 @@ def _finite_step(loss: torch.Tensor, model: nn.Module) -> bool:
     return bool(torch.isfinite(loss) & torch.isfinite(norm))
 
 
-def _remove_stale_temporaries(out_dir: Path) -> None:
-    """Delete what writes of this run's files left when a run was killed
-    before their rename (the files themselves are always complete)."""
-    for name in ('last.pt', 'best.pt', 'log.csv'):
-        for stale in remove_stale_temporaries(out_dir / name):
-            print(f'removed {stale.name}, left by an interrupted write of '
-                  f'{name}', flush=True)
-
-
-def _finish(writer) -> None:
-    if writer is not None:
-        writer.close()
-
-
-def _progress(total: int, desc: str, enabled: bool):
-    try:
-        from tqdm import tqdm
-    except ImportError:  # progress bars are a nicety, not a dependency
-        enabled = False
-    if not enabled:
-        return _NoBar()
-    return tqdm(total=total, desc=desc, leave=False, mininterval=2.0,
-                dynamic_ncols=True)
-
-
-class _NoBar:
-
-    def update(self, n):
-        pass
-
-    def set_postfix(self, **kwargs):
-        pass
-
-    def close(self):
-        pass
-
+# -- the command --------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _model_arguments(parser.add_argument_group('model'))
+    _data_arguments(parser.add_argument_group('data and run directory'))
+    _optimisation_arguments(parser.add_argument_group('optimisation'))
+    _validation_arguments(parser.add_argument_group(
+        'validation and evaluation'))
+    _process_arguments(parser.add_argument_group('processes and output'))
+
+
+def _model_arguments(group) -> None:
+    group.add_argument('--preset', default='demo',
+                       help=f"architecture preset: {', '.join(PRESETS)}")
+    group.add_argument('--joints', type=int, choices=(16, 17), default=None,
+                       help='17 (Human3.6M) or 16 (no neck/nose)')
+    group.add_argument('--variant', choices=VARIANTS, default='wj',
+                       help='ablation variant (Table 3)')
+    group.add_argument('--authors-diagonal', action='store_true',
+                       help="reproduce the authors' diagonal-only "
+                       "neighbour term")
+    group.add_argument('--dropout', type=float, default=None,
+                       help='dropout rate (default: the preset\'s, 0.2)')
+
+
+def _data_arguments(group) -> None:
+    group.add_argument('--data', type=Path, default=None,
+                       help='prepared .npz (default: the built-in demo)')
+    group.add_argument('--source', default=None,
+                       help="2D source in the data file (default: 'noisy' "
+                       "for the demo, else 'gt')")
+    group.add_argument('--stride', type=int, default=None,
+                       help='use every k-th training window')
+    group.add_argument('--out', type=Path, default=None,
+                       help='output directory (default: runs/<preset>)')
+    group.add_argument('--resume', action='store_true',
+                       help='continue from <out>/last.pt')
+    group.add_argument('--overwrite', action='store_true',
+                       help='replace the run in a non-empty --out (its '
+                       'checkpoints, log and TensorBoard scalars are '
+                       'deleted first); without it or --resume a '
+                       'non-empty --out is refused')
+
+
+def _optimisation_arguments(group) -> None:
     d = TrainConfig()
-    parser.add_argument('--preset', default='demo',
-                        help="architecture preset: paper-t1, paper-t9, "
-                        "paper-t27, paper-t81, paper-t243 or demo")
-    parser.add_argument('--joints', type=int, choices=(16, 17), default=None,
-                        help='17 (Human3.6M) or 16 (no neck/nose)')
-    parser.add_argument('--variant', choices=('wj', 'gcn', 'mixer'),
-                        default='wj', help='ablation variant (Table 3)')
-    parser.add_argument('--authors-diagonal', action='store_true',
-                        help="reproduce the authors' diagonal-only "
-                        "neighbour term")
-    parser.add_argument('--dropout', type=float, default=None,
-                        help='dropout rate (default: the preset\'s, 0.2)')
-    parser.add_argument('--data', type=Path, default=None,
-                        help='prepared .npz (default: the built-in demo)')
-    parser.add_argument('--out', type=Path, default=None,
-                        help='output directory (default: runs/<preset>)')
-    parser.add_argument('--epochs', type=int, default=None)
-    parser.add_argument('--batch-size', type=int, default=None,
-                        help=f'global batch size (default: {d.batch_size}; '
-                        f'the demo: {DEMO_DEFAULTS["batch_size"]})')
-    parser.add_argument('--lr', type=float, default=d.lr)
-    parser.add_argument('--lr-epoch-min-steps', type=int,
-                        default=d.lr_epoch_min_steps,
-                        help='a learning-rate schedule epoch lasts one epoch '
-                        'or this many optimizer steps, whichever is longer '
-                        f'(default: {d.lr_epoch_min_steps}; 0: the paper\'s '
-                        'per-epoch schedule on any data)')
-    parser.add_argument('--val-fraction', type=float, default=None,
-                        help='share of every training sequence (its end) '
-                        'held out to choose best.pt (default: '
-                        f'{DEMO_DEFAULTS["val_fraction"]} on the demo, else 0:'
-                        ' best.pt is the last epoch, as the field reports '
-                        'Human3.6M)')
-    parser.add_argument('--lambda', dest='lam', type=float, default=d.lam)
-    parser.add_argument('--seed', type=int, default=d.seed)
-    parser.add_argument('--source', default=None,
-                        help="2D source in the data file (default: 'noisy' "
-                        "for the demo, else 'gt')")
-    parser.add_argument('--stride', type=int, default=None,
-                        help='use every k-th training window')
-    parser.add_argument('--no-flip-augment', action='store_true')
-    parser.add_argument('--no-flip-test', action='store_true')
-    parser.add_argument('--bf16', action='store_true',
-                        help='bfloat16 autocast')
-    parser.add_argument('--resume', action='store_true',
-                        help='continue from <out>/last.pt')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace the run in a non-empty --out (its '
-                        'checkpoints, log and TensorBoard scalars are '
-                        'deleted first); without it or --resume a '
-                        'non-empty --out is refused')
-    parser.add_argument('--max-steps-per-epoch', type=int, default=0)
-    parser.add_argument('--save-every-steps', type=int, default=0)
-    parser.add_argument('--threads', type=int, default=0,
-                        help='torch threads per process (0: default)')
-    parser.add_argument('--ddp-timeout', type=float, default=300.0,
-                        help='seconds before a stuck DDP collective fails')
-    parser.add_argument('--no-progress', action='store_true')
-    parser.add_argument('--no-evaluate', action='store_true',
-                        help='skip the final evaluation and picture')
+    group.add_argument('--epochs', type=int, default=None)
+    group.add_argument('--batch-size', type=int, default=None,
+                       help=f'global batch size (default: {d.batch_size}; '
+                       f'the demo: {DEMO_DEFAULTS["batch_size"]})')
+    group.add_argument('--lr', type=float, default=d.lr)
+    group.add_argument('--lr-epoch-min-steps', type=int,
+                       default=d.lr_epoch_min_steps,
+                       help='a learning-rate schedule epoch lasts one epoch '
+                       'or this many optimizer steps, whichever is longer '
+                       f'(default: {d.lr_epoch_min_steps}; 0: the paper\'s '
+                       'per-epoch schedule on any data)')
+    group.add_argument('--lambda', dest='lam', type=float, default=d.lam)
+    group.add_argument('--seed', type=int, default=d.seed)
+    group.add_argument('--no-flip-augment', action='store_true')
+    group.add_argument('--bf16', action='store_true',
+                       help='bfloat16 autocast')
+    group.add_argument('--max-steps-per-epoch', type=int, default=0)
+
+
+def _validation_arguments(group) -> None:
+    group.add_argument('--val-fraction', type=float, default=None,
+                       help='share of every training sequence (its end) '
+                       'held out to choose best.pt (default: '
+                       f'{DEMO_DEFAULTS["val_fraction"]} on the demo, else '
+                       '0: best.pt is the last epoch, as the field reports '
+                       'Human3.6M)')
+    group.add_argument('--no-flip-test', action='store_true')
+    group.add_argument('--no-evaluate', action='store_true',
+                       help='skip the final evaluation and picture')
+
+
+def _process_arguments(group) -> None:
+    group.add_argument('--save-every-steps', type=int, default=0)
+    group.add_argument('--threads', type=int, default=0,
+                       help='torch threads per process (0: default)')
+    group.add_argument('--ddp-timeout', type=float, default=300.0,
+                       help='seconds before a stuck DDP collective fails')
+    group.add_argument('--no-progress', action='store_true')
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
@@ -778,12 +646,20 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     if args.dropout is not None:
         overrides['dropout'] = args.dropout
     model_cfg = preset_config(args.preset, **overrides)
+    _check_process_options(args)
     demo_data = args.data is None
-    defaults = DEMO_DEFAULTS if demo_data else {}
+    cfg = _train_config(args, DEMO_DEFAULTS if demo_data else {})
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out_dir = args.out or Path('runs') / args.preset
+    is_main = int(os.environ.get('RANK', '0')) == 0
+    if is_main:  # the lock covers the training and the final evaluation
+        with RunDirectoryLock(out_dir, '--out'):
+            return _run(args, model_cfg, cfg, demo_data, out_dir, is_main)
+    return _run(args, model_cfg, cfg, demo_data, out_dir, is_main)
 
-    def given(value, key, fallback):  # 0 is a value, not "the default"
-        return value if value is not None else defaults.get(key, fallback)
 
+def _check_process_options(args: argparse.Namespace) -> None:
     if args.threads < 0:
         raise ValueError(f"--threads must be >= 0 (0: torch's default), "
                          f"got {args.threads}")
@@ -793,28 +669,28 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     if args.dropout is not None and not (math.isfinite(args.dropout) and
                                          0 <= args.dropout < 1):
         raise ValueError(f"--dropout must lie in [0, 1), got {args.dropout}")
-    cfg = TrainConfig(
+
+
+def _train_config(args: argparse.Namespace,
+                  defaults: Dict[str, Any]) -> TrainConfig:
+    """The flags' settings; ``defaults`` (the demo's) stand in for flags
+    not given."""
+    def given(value, key, fallback):  # 0 is a value, not "the default"
+        return value if value is not None else defaults.get(key, fallback)
+
+    return TrainConfig(
         epochs=given(args.epochs, 'epochs', TrainConfig.epochs),
         batch_size=given(args.batch_size, 'batch_size',
                          TrainConfig.batch_size),
         lr=args.lr, lam=args.lam, seed=args.seed,
         lr_epoch_min_steps=args.lr_epoch_min_steps,
-        val_fraction=(args.val_fraction if args.val_fraction is not None
-                      else defaults.get('val_fraction', 0.0)),
+        val_fraction=given(args.val_fraction, 'val_fraction', 0.0),
         source=args.source or defaults.get('source', 'gt'),
         stride=given(args.stride, 'stride', 1),
         test_stride=defaults.get('test_stride', 1),
         flip_augment=not args.no_flip_augment, flip_test=not args.no_flip_test,
         bf16=args.bf16, max_steps_per_epoch=args.max_steps_per_epoch,
         save_every_steps=args.save_every_steps)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out_dir = args.out or Path('runs') / args.preset
-    is_main = int(os.environ.get('RANK', '0')) == 0
-    if is_main:  # the lock covers the training and the final evaluation
-        with RunDirectoryLock(out_dir, '--out'):
-            return _run(args, model_cfg, cfg, demo_data, out_dir, is_main)
-    return _run(args, model_cfg, cfg, demo_data, out_dir, is_main)
 
 
 def _run(args, model_cfg, cfg, demo_data, out_dir, is_main):
