@@ -12,7 +12,11 @@ rate of the machine.
   ``torch.compile``; ``fp32-unblocked`` and ``fp32-no-onednn`` turn one
   lever off each (cache blocking, oneDNN GEMMs) to show what it buys.
 * Training step: forward + backward + AMSGrad step on the paper's loss
-  (eq. 11) at batch 256, in the same three modes.
+  (eq. 11) at batch 256, in the inference modes plus ``fp32-plain``
+  (``nn.Dropout`` and autograd's plain path: the step before the CPU work)
+  and ``fp32-unblocked`` (``FastDropout`` without the blocked joint-mixing
+  MLP), each beside its ceiling from the parts: the step's GEMMs timed
+  alone (``share_of_parts_ceiling``).
 * Efficiency = analytic multiply-adds per pose (:mod:`.counting`, the
   count the ``flops`` suite checks against fvcore) x 2 x poses/s, divided
   by the best fp32 GEMM rate measured right after that row (see
