@@ -6,12 +6,17 @@ wrong under ``fullgraph=True``; ``WJParameters._combine`` avoids both forms.
 These tests pin that: each compiles one function covering several layouts
 (a compile costs seconds), and compares with eager.
 """
+import functools
+
 import pytest
 import torch
 from torch_geometric import EdgeIndex
 from torch_geometric.utils import to_torch_csr_tensor
 
 from pyg_wj import DenseWJConv, WJConv
+from tests.nn._parameters import randomize
+
+randomized = functools.partial(randomize, seed=0, scale=1.0)
 
 
 def graph(num_nodes, seed):
@@ -20,12 +25,6 @@ def graph(num_nodes, seed):
     return e, torch.rand(e.size(1), generator=g) + 0.5
 
 
-def randomized(conv):
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in conv.parameters():
-            p.copy_(torch.randn(p.shape, generator=g))
-    return conv
 
 
 def assert_all_close(compiled, eager):

@@ -8,6 +8,7 @@ from torch_geometric.datasets import KarateClub
 from torch_geometric.utils import to_torch_coo_tensor, to_torch_csr_tensor
 
 from pyg_wj import DenseWJConv, WJConv
+from tests.nn._parameters import randomize
 
 OMEGAS = ['node', 'channel', 'scalar', 'none']
 PARAMETRIZATIONS = ['paper', 'separate', 'tied']
@@ -71,13 +72,6 @@ def naive_wj(conv, x, x_0, edge_index, edge_weight=None):
     return out
 
 
-def randomize(conv, seed=1):
-    """Parameters away from their init so that every term matters."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in conv.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-    return conv
 
 
 @pytest.mark.parametrize('omega', OMEGAS)

@@ -18,6 +18,7 @@ from torch_geometric.utils import (
 
 from pyg_wj import DenseWJConv, WJConv
 from pyg_wj.utils import normalize_edge_index
+from tests.nn._parameters import randomize
 
 PARAMETRIZATIONS = ['paper', 'separate', 'tied']
 
@@ -34,12 +35,6 @@ def simple_graph(num_nodes, seed=0, loops=False):
     return e, w
 
 
-def randomize(conv, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in conv.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-    return conv
 
 
 def dense_a_hat(edge_index, weight, n, self_loops):

@@ -1,7 +1,12 @@
+import functools
+
 import pytest
 import torch
 
 from pyg_wj import DenseWJConv, WJConv
+from tests.nn._parameters import randomize
+
+randomized = functools.partial(randomize, seed=0, scale=0.3)
 
 
 def skeleton_adj():
@@ -14,12 +19,6 @@ def skeleton_adj():
     return adj
 
 
-def randomized(module, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-    return module
 
 
 @pytest.mark.parametrize('omega', ['node', 'channel', 'scalar', 'none'])
