@@ -335,32 +335,31 @@ def authors_init(wj: DenseWJConv, gain: float = math.sqrt(2.0)) -> None:
 
 
 @contextmanager
-def inference_blocking(enabled: bool) -> Iterator[None]:
+def _blocking(switches, enabled: bool) -> Iterator[None]:
+    """Set the class attributes ``switches`` (``(class, name)`` pairs) to
+    0 (off) unless ``enabled``, for a ``with`` block; restore them after."""
+    saved = [getattr(cls, name) for cls, name in switches]
+    if not enabled:
+        for cls, name in switches:
+            setattr(cls, name, 0)
+    try:
+        yield
+    finally:
+        for (cls, name), value in zip(switches, saved):
+            setattr(cls, name, value)
+
+
+def inference_blocking(enabled: bool):
     """Switch the cache blocking of inference (:attr:`MLPGraphWJ.
     inference_batch_block`, :attr:`JointMixing.inference_chunk_rows`) on or
     off for every model inside a ``with`` block, e.g. to time or check it.
     """
-    saved = (MLPGraphWJ.inference_batch_block,
-             JointMixing.inference_chunk_rows)
-    if not enabled:
-        MLPGraphWJ.inference_batch_block = 0
-        JointMixing.inference_chunk_rows = 0
-    try:
-        yield
-    finally:
-        (MLPGraphWJ.inference_batch_block,
-         JointMixing.inference_chunk_rows) = saved
+    return _blocking(((MLPGraphWJ, 'inference_batch_block'),
+                      (JointMixing, 'inference_chunk_rows')), enabled)
 
 
-@contextmanager
-def training_blocking(enabled: bool) -> Iterator[None]:
+def training_blocking(enabled: bool):
     """Switch the blocked joint-mixing MLP of training
     (:attr:`JointMixing.training_chunk_rows`,
     :mod:`models.pose.blocked_mlp`) on or off inside a ``with`` block."""
-    saved = JointMixing.training_chunk_rows
-    if not enabled:
-        JointMixing.training_chunk_rows = 0
-    try:
-        yield
-    finally:
-        JointMixing.training_chunk_rows = saved
+    return _blocking(((JointMixing, 'training_chunk_rows'), ), enabled)
