@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from benchmarks import SUITES
-from models.pose.allocator import keep_freed_memory
+from models.common.allocator import keep_freed_memory
 
 
 def build_parser() -> argparse.ArgumentParser:

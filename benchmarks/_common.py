@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.utils.benchmark as torch_benchmark
 
-from models.pose.io_utils import save_figure_atomic, write_text_atomic
+from models.common.files import save_figure_atomic, write_text_atomic
 
 #: One line that every Markdown report repeats, so a reader of a single file
 #: knows how its memory column was obtained.
@@ -74,7 +74,7 @@ def pin_threads(threads: Optional[int]) -> int:
     return torch.get_num_threads()
 
 
-#: Whether ``models.pose.allocator.keep_freed_memory`` took effect in this
+#: Whether ``models.common.allocator.keep_freed_memory`` took effect in this
 #: process (set by ``python -m benchmarks``).
 MALLOC_TUNED = False
 
@@ -408,7 +408,7 @@ def fmt(value: Optional[float], digits: int = 2) -> Optional[str]:
 
 def header_lines(title: str, env: Dict[str, Any], quick: bool) -> List[str]:
     """Common head of every Markdown report."""
-    malloc = ('keeps freed memory (models.pose.allocator)'
+    malloc = ('keeps freed memory (models.common.allocator)'
               if env.get('malloc_keeps_freed_memory') else 'default settings')
     return [f'# {title}', '',
             f"*{env['date']}; {env['cpu']} ({env['cpu_capability']}), "

@@ -21,9 +21,9 @@ from torch_geometric.profile import count_parameters
 from benchmarks import _common as common
 from benchmarks import counting
 from benchmarks.counting import EQ6
-from models.pose.io_utils import write_text_atomic
-from models.pose.model import VARIANTS
-from models.pose.tables import markdown_table
+from models.common.files import write_text_atomic
+from models.pose.evaluate.tables import markdown_table
+from models.pose.nn.model import VARIANTS
 
 #: The paper's Table 4, the one copy the reports and tests use:
 #: (preset, joints) -> (parameters, FLOPs).
@@ -39,7 +39,7 @@ SMOKE_PRESETS = ('paper-t1', )  # the one Table 4 check needs
 
 def model_record(preset: str, joints: int, variant: str) -> Dict[str, Any]:
     """All counts of one pose model, per pose (one output frame)."""
-    from models.pose.model import MLPGraphWJ, preset_config
+    from models.pose.nn.model import MLPGraphWJ, preset_config
     from pyg_wj import DenseWJConv
 
     cfg = preset_config(preset, joints=joints, variant=variant)
@@ -75,7 +75,7 @@ def model_record(preset: str, joints: int, variant: str) -> Dict[str, Any]:
 def layer_records(quick: bool) -> List[Dict[str, Any]]:
     """WJConv / DenseWJConv alone on the paper's first WJ layer shape
     ``[256, 17, 384] -> 768`` (skeleton graph) and on a random graph."""
-    from models.pose.skeleton import get_skeleton
+    from models.pose.data.skeleton import get_skeleton
     from pyg_wj import DenseWJConv, WJConv
 
     records = []

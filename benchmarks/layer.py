@@ -35,8 +35,8 @@ from torch import Tensor, nn
 
 from benchmarks import _common as common
 from benchmarks.counting import EQ6, analytic_macs_wj_layer, nnz_of_jacobi
-from models.pose.io_utils import write_text_atomic
-from models.pose.tables import markdown_table
+from models.common.files import write_text_atomic
+from models.pose.evaluate.tables import markdown_table
 
 REFERENCE = 'reference (sum of parts)'
 
@@ -173,7 +173,7 @@ def skeleton_entries(B: int, F: int) -> Tuple[List[Entry], Entry, Tensor]:
     from torch_geometric.nn import DenseGCNConv, GCN2Conv
     from torch_geometric.utils import to_torch_csr_tensor
 
-    from models.pose.skeleton import get_skeleton
+    from models.pose.data.skeleton import get_skeleton
     from pyg_wj import DenseWJConv
 
     J = 17

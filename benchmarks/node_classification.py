@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchmarks import _common as common
-from models.pose.io_utils import write_text_atomic
-from models.pose.tables import markdown_table
+from models.common.files import write_text_atomic
+from models.pose.evaluate.tables import markdown_table
 
 HIDDEN = 16
 LR = 0.01

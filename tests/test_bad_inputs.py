@@ -22,10 +22,10 @@ from pyg_wj import DenseWJConv, WJConv
 sys.path.insert(0, str(pathlib.Path(__file__).parent / 'models' / 'pose'))
 from conftest import make_prepared  # noqa: E402
 
-from models.pose.checkpoint import state_digest  # noqa: E402
 from models.pose.data.format import save_prepared  # noqa: E402
-from models.pose.model import preset_config  # noqa: E402
-from models.pose.train import TrainConfig, train  # noqa: E402
+from models.pose.nn.checkpoint import state_digest  # noqa: E402
+from models.pose.nn.model import preset_config  # noqa: E402
+from models.pose.train.loop import TrainConfig, train  # noqa: E402
 
 EDGES = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
 

@@ -36,7 +36,7 @@ def test_no_file_reads_or_cites_anything_outside_the_repository():
 
 
 def test_the_human36m_calibration_ships_with_the_project():
-    from models.pose.camera import DEFAULT_CAMERAS, load_h36m_cameras
+    from models.pose.data.camera import DEFAULT_CAMERAS, load_h36m_cameras
     assert ROOT in DEFAULT_CAMERAS.resolve().parents
     cameras = load_h36m_cameras(DEFAULT_CAMERAS)
     assert set(cameras) == {'S1', 'S5', 'S6', 'S7', 'S8', 'S9', 'S11'}

@@ -26,7 +26,7 @@ rate of the machine.
   memory traffic, thin GEMMs and framework overhead are what lower it.
 * The data loader (``models.pose.data.loader.PoseWindows``) is measured
   beside the training step.
-* ONNX Runtime: the same model exported by :mod:`models.pose.export` and
+* ONNX Runtime: the same model exported by :mod:`models.pose.deploy.onnx` and
   run by ``onnxruntime`` (CPU, the same thread count) at batch 1 (latency)
   and the throughput batch, beside PyTorch's fp32 rows of the same run
   (``ratio_to_pytorch_fp32``); skipped, with the extra to install named,
@@ -50,7 +50,7 @@ from benchmarks.model.throughput import (
     streaming_records,
     training_records,
 )
-from models.pose.io_utils import write_text_atomic
+from models.common.files import write_text_atomic
 
 
 def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:

@@ -16,7 +16,7 @@ def loader_records(preset: str, batch: int, threads: int,
     uses it (shuffled, flip augmentation, drop_last), on a synthetic
     prepared data set, beside the training step's consumption."""
     from models.pose.data.loader import PoseWindows
-    from models.pose.model import preset_config
+    from models.pose.nn.model import preset_config
 
     cfg = preset_config(preset)
     frames_per_seq = (200 if common.smoke() else 2_000 if quick else
@@ -70,7 +70,7 @@ def synthetic_prepared(num_subjects: int = 2, sequences_per_subject: int = 2,
     inside a 1000 x 1000 image) only have to be plausible, not real.
     """
 
-    from models.pose.camera import Camera
+    from models.pose.data.camera import Camera
     from models.pose.data.format import assemble_prepared, make_meta, validate
 
     rng = np.random.default_rng(seed)

@@ -4,7 +4,7 @@ from typing import Any, Dict, List
 
 from benchmarks import _common as common
 from benchmarks.model.gemm import gemm_size
-from models.pose.tables import markdown_table
+from models.pose.evaluate.tables import markdown_table
 
 
 def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
@@ -77,7 +77,8 @@ def _throughput_section(records: List[Dict[str, Any]]) -> List[str]:
          'first call s', 'max diff / scale', "others' CPU"], rows))
     lines += ['', 'Inference runs in cache-sized blocks (64 poses at a '
               'time, and the joint-mixing MLP in blocks of 2048 rows; '
-              '`models.pose.model.inference_blocking`); `fp32-unblocked` is '
+              '`models.pose.nn.model.inference_blocking`); '
+              '`fp32-unblocked` is '
               'the same model with the blocking off; `fp32-no-onednn` runs '
               'every GEMM through plain `F.linear` instead of oneDNN '
               '(`pyg_wj.utils.onednn_inference`); `onnxruntime` runs the '
@@ -139,8 +140,9 @@ def training_ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
              'their sum is the step if nothing else cost any time. '
              '`fp32-plain` is the step before the CPU work: `nn.Dropout` and '
              'autograd\'s plain path; `fp32-unblocked` has `FastDropout` '
-             '(`models.pose.dropout`) but not the blocked joint-mixing MLP '
-             '(`models.pose.blocked_mlp`); `fp32` has both.', '']
+             '(`models.pose.nn.cpu.dropout`) but not the blocked '
+             'joint-mixing MLP '
+             '(`models.pose.nn.cpu.blocked_mlp`); `fp32` has both.', '']
     for c in ceilings:
         parts = [r for r in records if r['mode'] == 'train-part' and
                  r['preset'] == c['preset']]

@@ -17,14 +17,18 @@ from benchmarks.model._shared import (
     timer_settings,
 )
 from benchmarks.model.gemm import GemmRate
-from models.pose.loss import loss_eq11
+from models.pose.train.loss import loss_eq11
 from pyg_wj.utils import onednn_inference
 
 
 def inference_records(preset: str, batches: List[int], modes: List[str],
                       threads: int, gemm: GemmRate,
                       quick: bool) -> List[Dict[str, Any]]:
-    from models.pose.model import MLPGraphWJ, inference_blocking, preset_config
+    from models.pose.nn.model import (
+        MLPGraphWJ,
+        inference_blocking,
+        preset_config,
+    )
 
     cfg = preset_config(preset)
     macs = counting.analytic_macs_model(cfg)['total']
@@ -81,7 +85,7 @@ def inference_records(preset: str, batches: List[int], modes: List[str],
 def _use_torch_dropout(model: torch.nn.Module) -> None:
     """Swap every FastDropout of ``model`` for the ``nn.Dropout`` it
     replaced."""
-    from models.pose.dropout import FastDropout
+    from models.pose.nn.cpu.dropout import FastDropout
 
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
@@ -93,7 +97,11 @@ def training_records(preset: str, batch: int, modes: List[str],
                      threads: int, gemm: GemmRate, quick: bool,
                      ceiling_poses_per_s: Optional[float] = None
                      ) -> List[Dict[str, Any]]:
-    from models.pose.model import MLPGraphWJ, preset_config, training_blocking
+    from models.pose.nn.model import (
+        MLPGraphWJ,
+        preset_config,
+        training_blocking,
+    )
 
     cfg = preset_config(preset)
     macs = counting.analytic_train_macs_model(cfg)
@@ -111,7 +119,7 @@ def training_records(preset: str, batch: int, modes: List[str],
         autocast = (torch.autocast('cpu', dtype=torch.bfloat16)
                     if mode == 'bf16' else nullcontext())
         # 'fp32-plain' and 'fp32-unblocked': autograd's plain path for the
-        # joint-mixing MLP instead of models.pose.blocked_mlp
+        # joint-mixing MLP instead of models.pose.nn.cpu.blocked_mlp
         blocking = mode not in ('fp32-plain', 'fp32-unblocked')
 
         def step(net=net, optimizer=optimizer, autocast=autocast,
@@ -157,8 +165,8 @@ def onnxruntime_records(preset: str, batches: List[int], threads: int,
                         ) -> List[Dict[str, Any]]:
     """The model exported to ONNX and run by ONNX Runtime, each batch
     beside PyTorch's ``eval-fp32`` row of the same batch in ``pytorch``."""
-    from models.pose import export as onnx_export
-    from models.pose.model import MLPGraphWJ, preset_config
+    from models.pose.deploy import onnx as onnx_export
+    from models.pose.nn.model import MLPGraphWJ, preset_config
 
     cfg = preset_config(preset)
     macs = counting.analytic_macs_model(cfg)['total']
@@ -205,12 +213,13 @@ def onnxruntime_records(preset: str, batches: List[int], threads: int,
 
 def streaming_records(preset: str, threads: int, gemm: 'GemmRate',
                       quick: bool) -> List[Dict[str, Any]]:
-    """Per-frame latency of :class:`models.pose.streaming.StreamingLifter`
+    """Per-frame latency of
+    :class:`models.pose.infer.streaming.StreamingLifter`
     (what a live application feels): p50 and p99 over a stream of
     frames, each push one batch-1 forward pass plus the lifter's work; with
     the PyTorch model and with the same model in ONNX Runtime."""
-    from models.pose import export as onnx_export
-    from models.pose.model import MLPGraphWJ, preset_config
+    from models.pose.deploy import onnx as onnx_export
+    from models.pose.nn.model import MLPGraphWJ, preset_config
 
     cfg = preset_config(preset)
     torch.manual_seed(0)
@@ -230,7 +239,7 @@ def streaming_records(preset: str, threads: int, gemm: 'GemmRate',
 
 def _stream_record(preset: str, mode: str, model, cfg, threads: int,
                    gemm: 'GemmRate', quick: bool) -> Dict[str, Any]:
-    from models.pose.streaming import StreamingLifter
+    from models.pose.infer.streaming import StreamingLifter
 
     macs = counting.analytic_macs_model(cfg)['total']
     frames = 30 if common.smoke() else (200 if quick else 1000)

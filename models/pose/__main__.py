@@ -17,23 +17,23 @@ import sys
 
 from torch.distributed import DistError
 
-from models.pose.allocator import keep_freed_memory
-from models.pose.io_utils import os_error_message
-from models.pose.train import NonFiniteLossError
+from models.common.allocator import keep_freed_memory
+from models.common.files import os_error_message
+from models.pose.train.loop import NonFiniteLossError
 
 COMMANDS = {
-    'train': ('models.pose.train', 'train a model (DDP under torchrun)'),
-    'evaluate': ('models.pose.evaluate',
+    'train': ('models.pose.train.loop', 'train a model (DDP under torchrun)'),
+    'evaluate': ('models.pose.evaluate.scoring',
                  'MPJPE / P-MPJPE / N-MPJPE per action, PCK and AUC'),
-    'infer': ('models.pose.infer_cli', '3D poses from a file of 2D keypoints'),
+    'infer': ('models.pose.cli.infer', '3D poses from a file of 2D keypoints'),
     'prepare-h36m': ('models.pose.data.h36m',
                      'convert VideoPose3D Human3.6M files'),
     'prepare-3dhp': ('models.pose.data.mpi3dhp',
                      'convert the MPI-INF-3DHP test npz'),
     'prepare-demo': ('models.pose.data.demo',
                      'build the built-in real mocap demo set'),
-    'params': ('models.pose.params', 'parameter counts of every preset'),
-    'export': ('models.pose.export',
+    'params': ('models.pose.cli.params', 'parameter counts of every preset'),
+    'export': ('models.pose.deploy.onnx',
                'ONNX file of a checkpoint, checked with ONNX Runtime'),
 }
 

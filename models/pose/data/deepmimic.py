@@ -47,7 +47,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from models.pose.camera import quaternion_to_matrix
+from models.pose.data.camera import quaternion_to_matrix
 
 URDF_SCALE = 0.25
 FPS = 50.0

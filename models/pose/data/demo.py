@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Set
 
 import numpy as np
 
-from models.pose.camera import (
+from models.pose.data.camera import (
     Camera,
     load_h36m_cameras,
     project_to_pixels,

@@ -35,8 +35,8 @@ from typing import Any, Dict, List, Sequence, Union
 
 import numpy as np
 
-from models.pose.camera import Camera
-from models.pose.io_utils import save_npz_atomic
+from models.common.files import save_npz_atomic
+from models.pose.data.camera import Camera
 
 FORMAT = 'pyg-wj-pose'
 VERSION = 1
@@ -75,7 +75,7 @@ class PreparedPoses:
 def make_meta(dataset: str, fps: float, sequences: List[Dict[str, Any]],
               train_subjects, test_subjects, sources,
               provenance: Dict[str, Any]) -> Dict[str, Any]:
-    from models.pose.skeleton import JOINT_NAMES_17
+    from models.pose.data.skeleton import JOINT_NAMES_17
     return {'format': FORMAT, 'version': VERSION, 'dataset': dataset,
             'fps': float(fps), 'units': 'metres', 'joints': NUM_JOINTS,
             'joint_names': list(JOINT_NAMES_17), 'sources_2d': list(sources),

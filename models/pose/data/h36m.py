@@ -16,14 +16,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from models.pose.camera import Camera, load_h36m_cameras
+from models.pose.data.camera import Camera, load_h36m_cameras
 from models.pose.data.format import (
     PreparedPoses,
     assemble_prepared,
     make_meta,
     save_prepared,
 )
-from models.pose.skeleton import H36M_32_TO_17
+from models.pose.data.skeleton import H36M_32_TO_17
 
 #: The Human3.6M protocol split (also the calibrations the demo set's
 #: training and test clips are filmed with).

@@ -21,9 +21,9 @@ from typing import (
 import numpy as np
 import torch
 
-from models.pose.camera import normalize_screen, world_to_camera
+from models.pose.data.camera import normalize_screen, world_to_camera
 from models.pose.data.format import PreparedPoses
-from models.pose.skeleton import Skeleton, get_skeleton, select_joints
+from models.pose.data.skeleton import Skeleton, get_skeleton, select_joints
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 

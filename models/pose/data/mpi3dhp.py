@@ -14,7 +14,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from models.pose.camera import Camera
+from models.pose.data.camera import Camera
 from models.pose.data.format import (
     PreparedPoses,
     assemble_prepared,

@@ -3,7 +3,7 @@ calibration and smooth synthetic joint tracks (fast, no download)."""
 import numpy as np
 import pytest
 
-from models.pose.camera import (
+from models.pose.data.camera import (
     load_h36m_cameras,
     project_to_pixels,
     world_to_camera,

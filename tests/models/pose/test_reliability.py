@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import models.pose.train as train_module
-from models.pose.checkpoint import load_checkpoint
-from models.pose.model import preset_config
-from models.pose.train import NonFiniteLossError, TrainConfig, train
+import models.pose.train.loop as train_module
+from models.pose.nn.checkpoint import load_checkpoint
+from models.pose.nn.model import preset_config
+from models.pose.train.loop import NonFiniteLossError, TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[3]
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))

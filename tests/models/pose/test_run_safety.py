@@ -15,21 +15,21 @@ from pathlib import Path
 import pytest
 import torch
 
-import models.pose.train as train_module
-from models.pose.__main__ import main as cli
-from models.pose.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    state_digest,
-)
-from models.pose.io_utils import (
+import models.pose.train.loop as train_module
+from models.common.files import (
     RunDirectoryBusy,
     RunDirectoryLock,
     atomic_write,
 )
-from models.pose.keypoint_io import load_keypoints
-from models.pose.model import preset_config
-from models.pose.train import NonFiniteLossError, TrainConfig, train
+from models.pose.__main__ import main as cli
+from models.pose.infer.keypoints import load_keypoints
+from models.pose.nn.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    state_digest,
+)
+from models.pose.nn.model import preset_config
+from models.pose.train.loop import NonFiniteLossError, TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[3]
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
@@ -348,7 +348,7 @@ def test_a_huge_config_is_refused_before_anything_is_allocated(
     _rewrite(out / 'last.pt', huge,
              lambda s: s['model_config'].update(channels=8192, hidden=32768,
                                                 layers=64))
-    from models.pose.checkpoint import load_for_inference
+    from models.pose.nn.checkpoint import load_for_inference
     t0 = time.perf_counter()
     with pytest.raises(CheckpointError, match="missing|shape"):
         load_for_inference(huge)  # the shapes differ: checked on 'meta'

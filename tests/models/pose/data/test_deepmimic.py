@@ -2,7 +2,7 @@
 import numpy as np
 
 from models.pose.data import deepmimic
-from models.pose.skeleton import H36M_17
+from models.pose.data.skeleton import H36M_17
 
 
 def _z_quaternion(angle):

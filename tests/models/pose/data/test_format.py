@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from models.pose.camera import load_h36m_cameras
+from models.pose.data.camera import load_h36m_cameras
 from models.pose.data.format import (
     assemble_prepared,
     fingerprint,

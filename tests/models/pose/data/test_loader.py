@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from models.pose.data.loader import PoseWindows, flip_poses
-from models.pose.skeleton import H36M_16, H36M_17
+from models.pose.data.skeleton import H36M_16, H36M_17
 
 
 def test_windows_edge_padding_and_targets(prepared):

@@ -1,0 +1,1 @@
+"""Deployment: ONNX export of a checkpoint and the ONNX Runtime predictor."""

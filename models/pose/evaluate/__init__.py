@@ -1,0 +1,2 @@
+"""Evaluation: metrics as small pure functions, the per-action protocol,
+the simple baselines, result tables, and scoring a checkpoint."""

@@ -1,0 +1,288 @@
+"""Evaluation:
+``python -m models.pose evaluate --checkpoint runs/demo/best.pt``.
+
+Protocols of the field: MPJPE (#1), P-MPJPE (#2, similarity Procrustes) and
+N-MPJPE (scale only), in millimetres, averaged per action and then over
+actions; PCK@150 mm and AUC (0-150 mm) as for MPI-INF-3DHP. Flip test-time
+averaging is on by default, as in the paper's setting.
+
+Every evaluation also scores two baselines fitted on the same training split
+(:mod:`models.pose.evaluate.baselines`: the training mean pose and a
+linear 2D -> 3D map), so the model's numbers never stand alone.
+"""
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.common.files import (
+    directory_problem,
+    ensure_directory,
+    write_text_atomic,
+)
+from models.pose.evaluate import metrics
+from models.pose.evaluate.per_action import per_action_results
+from models.pose.evaluate.tables import (
+    format_results_markdown,
+    format_results_table,
+)
+from models.pose.infer.lift import predict_root_relative
+
+MM = 1000.0  # the data are in metres, the protocols in millimetres
+CPU = torch.device('cpu')
+
+
+def predict_windows(model: nn.Module, windows, batch_size: int = 1024,
+                    flip_test: bool = True,
+                    device: torch.device = CPU,
+                    bf16: bool = False) -> np.ndarray:
+    """Root-relative predictions ``[num_samples, J, 3]`` (metres, the root
+    joint set to zero as in the targets) for every window, under bfloat16
+    autocast if ``bf16``."""
+    batches = (windows.get_batch(np.arange(start, min(start + batch_size,
+                                                      len(windows))))[0]
+               for start in range(0, len(windows), batch_size))
+    flip = windows.skeleton.flip_permutation if flip_test else None
+    preds = predict_root_relative(model, batches, device, flip, bf16)
+    return torch.cat(preds).numpy() if preds else np.zeros(
+        (0, windows.num_joints, 3), np.float32)
+
+
+def evaluate_windows(model: nn.Module, windows, batch_size: int = 1024,
+                     flip_test: bool = True,
+                     device: torch.device = CPU
+                     ) -> Dict[str, Any]:
+    """All metrics for ``model`` on a :class:`PoseWindows` set."""
+    pred = predict_windows(model, windows, batch_size, flip_test, device)
+    _, target = windows.get_batch(np.arange(len(windows)))
+    return compute_results(pred * MM, np.asarray(target) * MM,
+                           windows.actions)
+
+
+def compute_results(pred_mm: np.ndarray, target_mm: np.ndarray,
+                    actions, source: str = 'the model') -> Dict[str, Any]:
+    """Per-sample errors aggregated per action and over actions; NaN or inf
+    predictions are refused first (:func:`check_finite_predictions`, whose
+    message names ``source``)."""
+    check_finite_predictions(pred_mm, source)
+    results = per_action_results({
+        'mpjpe': metrics.mpjpe(pred_mm, target_mm),
+        'p_mpjpe': metrics.p_mpjpe(pred_mm, target_mm),
+        'n_mpjpe': metrics.n_mpjpe(pred_mm, target_mm),
+    }, actions)
+    average = results['average']
+    average['pck150'] = float(metrics.pck(pred_mm, target_mm, 150.0))
+    average['auc'] = float(metrics.auc(pred_mm, target_mm))
+    results['num_samples'] = int(len(pred_mm))
+    return results
+
+
+def check_finite_predictions(pred: np.ndarray, source: str = 'the model'
+                             ) -> None:
+    """Refuse predictions holding NaN or inf (non-finite weights, or
+    activations that overflow) with one clear error, before the aligned
+    metrics reach an SVD that would fail deep inside torch."""
+    bad = ~np.isfinite(np.asarray(pred)).reshape(len(pred), -1).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{source} produced NaN or inf for {int(bad.sum())} of "
+            f"{len(pred)} poses (non-finite weights, or activations that "
+            f"overflow): no metrics can be computed")
+
+
+def print_results(results: Dict[str, Any], title: str = '') -> None:
+    if title:
+        print(title)
+    print(format_results_table(results), flush=True)
+
+
+def baseline_results(data, windows, joints: int, source: str,
+                     val_fraction: float, model_average: Dict[str, float],
+                     target_mm: np.ndarray) -> Dict[str, Any]:
+    """Averages of the baselines fitted on the training part of ``data``
+    (the training subjects without their validation tail), scored on
+    ``windows`` like the model, whose ``model_average`` they are compared
+    with."""
+    from models.pose.data.loader import PoseWindows
+    from models.pose.evaluate.baselines import LinearLift, fit_baselines
+
+    train_windows = PoseWindows(data, joints=joints, frames=1, source=source,
+                                subjects=data.train_subjects,
+                                portion=(0.0, 1.0 - val_fraction))
+    inputs, _ = windows.centre_frames(np.arange(len(windows)))
+    out: Dict[str, Any] = {'fitted_on': {
+        'subjects': list(data.train_subjects),
+        'portion': [0.0, 1.0 - val_fraction],
+        'windows': len(train_windows)}, 'methods': {}}
+    for name, baseline in fit_baselines(train_windows).items():
+        avg = compute_results(baseline.predict(inputs) * MM, target_mm,
+                              windows.actions)['average']
+        out['methods'][name] = avg
+    linear = out['methods'][LinearLift.name]['mpjpe']
+    out['model_vs_linear_mpjpe'] = model_average['mpjpe'] / linear
+    return out
+
+
+def format_baselines(results: Dict[str, Any]) -> str:
+    """The model beside the baselines: MPJPE, P-MPJPE (mm, mean over
+    actions) and MPJPE relative to the linear baseline."""
+    rows = [('model', results['average'])]
+    rows += list(results['baselines']['methods'].items())
+    from models.pose.evaluate.baselines import LinearLift
+    linear = results['baselines']['methods'][LinearLift.name]['mpjpe']
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{'method'.ljust(width)}  MPJPE (mm)  P-MPJPE (mm)  "
+             f"MPJPE / linear"]
+    for name, avg in rows:
+        lines.append(f"{name.ljust(width)}  {avg['mpjpe']:10.1f}  "
+                     f"{avg['p_mpjpe']:12.1f}  {avg['mpjpe'] / linear:14.2f}")
+    return '\n'.join(lines) + '\n'
+
+
+def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
+                        source: str = 'gt', flip_test: bool = True,
+                        pictures: bool = True, stride: int = 1,
+                        batch_size: int = 1024,
+                        bf16: bool = False,
+                        val_fraction: float = 0.0,
+                        onnx: Optional[Path] = None) -> Dict[str, Any]:
+    """Evaluate on the held-out subjects; write JSON, Markdown, pictures.
+    ``bf16`` runs the model under bfloat16 autocast (fast on CPUs with
+    AVX-512 BF16 or AMX, and on GPUs). The baselines are fitted on the
+    training subjects without the last ``val_fraction`` of every sequence
+    (the split the model was trained on). ``onnx`` runs that exported file
+    with ONNX Runtime instead of the checkpoint's PyTorch weights."""
+    from models.pose.data.format import load_prepared
+    from models.pose.data.loader import PoseWindows
+
+    out_dir = Path(out_dir)
+    problem = directory_problem(out_dir)  # before the model runs, not after
+    if problem:
+        raise NotADirectoryError(f"--out {out_dir}: {problem}")
+    model, config = _load_model(checkpoint, onnx, bf16)
+    data = load_prepared(data_path)
+    windows = PoseWindows(data, joints=config['joints'],
+                          frames=config['frames'], source=source,
+                          subjects=data.test_subjects, stride=stride)
+    pred = predict_windows(model, windows, batch_size, flip_test, bf16=bf16)
+    inputs, target = windows.get_batch(np.arange(len(windows)))
+    results = compute_results(pred * MM, target * MM, windows.actions,
+                              f'checkpoint {checkpoint}')
+    results['baselines'] = baseline_results(
+        data, windows, config['joints'], source, val_fraction,
+        results['average'], target * MM)
+    results.update(checkpoint=str(checkpoint), data=str(data_path),
+                   backend='onnxruntime' if onnx is not None else 'pytorch',
+                   source=source, flip_test=flip_test, bf16=bf16,
+                   subjects=list(data.test_subjects), model_config=config)
+    print_results(results, f'Held-out subjects {", ".join(data.test_subjects)}'
+                  f' ({results["num_samples"]:,} poses, 2D source {source!r}'
+                  f'{", bf16 autocast" if bf16 else ""})'
+                  f': errors in mm, mean over actions')
+    print('Beside simple baselines fitted on the same training split:')
+    print(format_baselines(results), flush=True)
+    _write_metrics(out_dir, results)
+    if pictures:
+        _save_pictures(out_dir, windows, inputs, pred, target,
+                       results['average']['mpjpe'])
+    return results
+
+
+def _load_model(checkpoint: Path, onnx: Optional[Path], bf16: bool):
+    """``(model, config)``: the checkpoint's PyTorch model, or the exported
+    ``onnx`` file run by ONNX Runtime with the checkpoint's config."""
+    from models.pose.nn.checkpoint import load_for_inference
+
+    model, config = load_for_inference(checkpoint)
+    if onnx is not None:
+        if bf16:
+            raise ValueError('--bf16 does not apply to --onnx (ONNX Runtime '
+                             'runs the exported file in fp32)')
+        from models.pose.deploy.onnx import predictor_for
+        model = predictor_for(onnx, config)
+    return model, config
+
+
+def _write_metrics(out_dir: Path, results: Dict[str, Any]) -> None:
+    """``metrics.json`` (everything) and ``metrics.md`` (the tables)."""
+    ensure_directory(out_dir, '--out')
+    write_text_atomic(out_dir / 'metrics.json',
+                      json.dumps(results, indent=2) + '\n')
+    write_text_atomic(out_dir / 'metrics.md',
+                      format_results_markdown(results) +
+                      '\n## Beside simple baselines\n\n'
+                      'Fitted on the same training split; errors in mm, '
+                      'mean over actions.\n\n```\n' +
+                      format_baselines(results) + '```\n')
+
+
+def _save_pictures(out_dir: Path, windows, inputs: np.ndarray,
+                   pred: np.ndarray, target: np.ndarray,
+                   mean_mpjpe: float) -> None:
+    """A typical and the worst test pose, the error per joint and, beside a
+    training log, the training curves."""
+    from models.pose.viz import plots
+
+    errors = metrics.mpjpe(pred * MM, target * MM)
+    worst = int(np.argmax(errors))
+    typical = int(np.argsort(errors)[len(errors) // 2])
+    centre = windows.frames // 2
+    skeleton = windows.skeleton
+    for name, i in (('typical', typical), ('worst', worst)):
+        plots.save_pose_figure(
+            out_dir / f'pose_{name}.png', inputs[i, centre], pred[i],
+            gt_3d=target[i], skeleton=skeleton,
+            input_units='normalised',
+            title=f'{name} test pose: MPJPE {errors[i]:.1f} mm')
+    per_joint_poses = np.linalg.norm(pred - target, axis=-1) * MM
+    per_joint = per_joint_poses.mean(0)
+    plots.save_error_per_joint(
+        out_dir / 'error_per_joint.png', per_joint, skeleton,
+        title=f'error per joint, mean over all {len(per_joint_poses)} '
+              f'test poses\n(the headline MPJPE, '
+              f'{mean_mpjpe:.1f} mm, is the mean over actions)')
+    if (out_dir / 'log.csv').exists():
+        plots.save_training_curves(out_dir / 'training_curves.png',
+                                   out_dir / 'log.csv')
+    print(f'Wrote {out_dir / "metrics.json"}, metrics.md and pictures '
+          f'pose_typical.png, pose_worst.png, error_per_joint.png',
+          flush=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--checkpoint', type=Path, required=True)
+    parser.add_argument('--data', type=Path, default=None,
+                        help='prepared .npz (default: the built-in demo)')
+    parser.add_argument('--source', default=None,
+                        help="2D source (default: the one it was trained on)")
+    parser.add_argument('--out', type=Path, default=None,
+                        help='output directory (default: the checkpoint\'s)')
+    parser.add_argument('--no-flip-test', action='store_true')
+    parser.add_argument('--no-pictures', action='store_true')
+    parser.add_argument('--stride', type=int, default=1)
+    parser.add_argument('--bf16', action='store_true',
+                        help='run the model under bfloat16 autocast')
+    parser.add_argument('--onnx', type=Path, default=None, metavar='FILE',
+                        help='run this exported model (python -m models.pose'
+                        ' export) with ONNX Runtime instead of the '
+                        "checkpoint's PyTorch weights")
+
+
+def run(args: argparse.Namespace) -> Dict[str, Any]:
+    from models.pose.data.demo import ensure_demo
+    from models.pose.nn.checkpoint import load_checkpoint
+
+    state = load_checkpoint(args.checkpoint)
+    train_config = state.get('train_config', {})
+    source: Optional[str] = args.source or train_config.get('source', 'gt')
+    return evaluate_checkpoint(
+        args.checkpoint, args.data or ensure_demo(),
+        args.out or Path(args.checkpoint).parent, source=source,
+        flip_test=not args.no_flip_test, pictures=not args.no_pictures,
+        stride=args.stride, bf16=args.bf16,
+        val_fraction=float(train_config.get('val_fraction', 0.0)),
+        onnx=args.onnx)

@@ -1,0 +1,1 @@
+"""Figures: pose stills and animations, training curves, per-joint errors."""

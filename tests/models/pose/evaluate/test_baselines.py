@@ -1,0 +1,93 @@
+"""The simple baselines reported beside every evaluation."""
+import json
+
+import numpy as np
+import pytest
+
+from models.pose.data.loader import PoseWindows
+from models.pose.evaluate.baselines import LinearLift, MeanPose, fit_baselines
+
+
+def test_linear_lift_equals_least_squares_without_ridge(prepared):
+    windows = PoseWindows(prepared, subjects=prepared.train_subjects)
+    fitted = LinearLift.fit(windows, ridge=0.0, flip_augment=False)
+    inputs, targets = windows.centre_frames(np.arange(len(windows)))
+    x = (inputs[:, 1:] - inputs[:, :1]).reshape(len(inputs), -1)
+    x = np.concatenate([x, np.ones((len(x), 1))], axis=1).astype(np.float64)
+    y = targets.reshape(len(targets), -1).astype(np.float64)
+    reference, *_ = np.linalg.lstsq(x, y, rcond=None)
+    np.testing.assert_allclose(x @ fitted.weights, x @ reference, atol=1e-6)
+
+
+def test_baselines_predict_root_relative_poses_and_linear_beats_mean(
+        prepared):
+    windows = PoseWindows(prepared, subjects=prepared.train_subjects)
+    inputs, targets = windows.centre_frames(np.arange(len(windows)))
+    fits = fit_baselines(windows)
+    errors = {}
+    for name, baseline in fits.items():
+        pred = baseline.predict(inputs)
+        assert pred.shape == targets.shape
+        np.testing.assert_allclose(pred[:, 0], 0.0, atol=1e-6)
+        errors[name] = np.linalg.norm(pred - targets, axis=-1).mean()
+    # the mean pose is one of the linear map's solutions (zero slopes)
+    assert errors['linear 2D->3D'] < errors['mean pose']
+
+
+def test_mean_pose_is_the_training_mean(prepared):
+    windows = PoseWindows(prepared, subjects=prepared.train_subjects)
+    _, targets = windows.centre_frames(np.arange(len(windows)))
+    np.testing.assert_allclose(MeanPose.fit(windows).mean_pose,
+                               targets.mean(axis=0), atol=1e-6)
+
+
+def test_portions_split_sequences_without_sharing_a_frame(prepared):
+    # tag every frame so that no two frames hold the same keypoints
+    tags = np.arange(len(prepared.positions_3d), dtype=np.float32)
+    prepared.keypoints_2d['gt'] += tags[None, :, None, None] * 1e-2
+    head = PoseWindows(prepared, frames=5, subjects=['S1'],
+                       portion=(0.0, 0.8))
+    tail = PoseWindows(prepared, frames=5, subjects=['S1'],
+                       portion=(0.8, 1.0))
+    whole = PoseWindows(prepared, frames=5, subjects=['S1'])
+    assert len(head) + len(tail) == len(whole) == 30 * 4
+    # windows of the head never reach into the tail: every input frame of
+    # a head window is one of the head's own frames
+    head_inputs, _ = head.get_batch(np.arange(len(head)))
+    tail_inputs, _ = tail.get_batch(np.arange(len(tail)))
+    head_frames = {f.tobytes() for f in head_inputs.reshape(-1, 17, 2)}
+    tail_frames = {f.tobytes() for f in tail_inputs.reshape(-1, 17, 2)}
+    assert not head_frames & tail_frames
+    with pytest.raises(ValueError, match='portion'):
+        PoseWindows(prepared, subjects=['S1'], portion=(0.5, 0.5))
+
+
+def test_evaluation_reports_baselines_beside_the_model(tmp_path,
+                                                       prepared_file):
+    from models.pose.data.format import load_prepared
+    from models.pose.evaluate.scoring import (
+        evaluate_checkpoint,
+        predict_windows,
+    )
+    from models.pose.nn.checkpoint import load_for_inference
+    from models.pose.nn.model import preset_config
+    from models.pose.train.loop import TrainConfig, train
+
+    cfg = TrainConfig(epochs=1, batch_size=16, val_fraction=0.2)
+    train(preset_config('tiny'), cfg, prepared_file, tmp_path / 'run',
+          progress=False)
+    results = evaluate_checkpoint(tmp_path / 'run' / 'best.pt',
+                                  prepared_file, tmp_path / 'run',
+                                  pictures=False, val_fraction=0.2)
+    saved = json.loads((tmp_path / 'run' / 'metrics.json').read_text())
+    methods = saved['baselines']['methods']
+    assert set(methods) == {'mean pose', 'linear 2D->3D'}
+    assert saved['baselines']['fitted_on']['portion'] == [0.0, 0.8]
+    assert saved['baselines']['model_vs_linear_mpjpe'] == pytest.approx(
+        results['average']['mpjpe'] / methods['linear 2D->3D']['mpjpe'])
+    assert 'linear 2D->3D' in (tmp_path / 'run' / 'metrics.md').read_text()
+    # predictions are root-relative with the root exactly at zero
+    model, config = load_for_inference(tmp_path / 'run' / 'best.pt')
+    data = load_prepared(prepared_file)
+    windows = PoseWindows(data, frames=config['frames'], subjects=['S9'])
+    assert np.abs(predict_windows(model, windows)[:, 0]).max() == 0.0
