@@ -22,7 +22,7 @@ from benchmarks import _common as common
 from benchmarks import counting
 from benchmarks.counting import EQ6
 from models.common.files import write_text_atomic
-from models.pose.evaluate.tables import markdown_table
+from models.common.markdown import markdown_table
 from models.pose.nn.model import VARIANTS
 
 #: The paper's Table 4, the one copy the reports and tests use:

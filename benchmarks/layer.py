@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from benchmarks import _common as common
 from benchmarks.counting import EQ6, analytic_macs_wj_layer, nnz_of_jacobi
 from models.common.files import write_text_atomic
-from models.pose.evaluate.tables import markdown_table
+from models.common.markdown import markdown_table
 
 REFERENCE = 'reference (sum of parts)'
 

@@ -37,7 +37,7 @@ from torch import Tensor
 
 from benchmarks import _common as common
 from models.common.files import write_text_atomic
-from models.pose.evaluate.tables import markdown_table
+from models.common.markdown import markdown_table
 
 HIDDEN = 16
 LR = 0.01

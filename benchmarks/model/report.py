@@ -4,7 +4,7 @@ from typing import Any, Dict, List
 
 from benchmarks import _common as common
 from benchmarks.model.gemm import gemm_size
-from models.pose.evaluate.tables import markdown_table
+from models.common.markdown import markdown_table
 
 
 def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
