@@ -1,12 +1,15 @@
-"""Command line: ``python -m benchmarks {flops,layer,model,all}
-[--quick | --smoke] [--out DIR] [--threads N]``."""
+"""Command line: ``python -m benchmarks
+{flops,layer,model,node_classification,all} [--quick | --smoke]
+[--out DIR] [--threads N]``."""
 import argparse
+import importlib
 import sys
 import time
 from pathlib import Path
 from typing import List, Optional
 
 from benchmarks import SUITES
+from benchmarks.options import RunOptions
 from models.common.allocator import keep_freed_memory
 
 
@@ -41,7 +44,6 @@ NEEDS = {'flops': ('fvcore', 'bench')}
 def missing_extra(suites) -> Optional[str]:
     """One line naming the extra to install, or ``None`` if nothing the
     chosen suites import is missing."""
-    import importlib
     for suite in suites:
         module, extra = NEEDS.get(suite, (None, None))
         if module is None:
@@ -62,12 +64,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     if missing:
         print(missing, file=sys.stderr)
         return 2
+    # here, not at the top: _common imports torch, which takes seconds,
+    # and --help and usage errors should not wait for it
     from benchmarks import _common as common
 
-    common.SMOKE = args.smoke
     threads = common.pin_threads(args.threads)
-    # as the models.pose commands do, so the figures are what a user gets
-    common.MALLOC_TUNED = keep_freed_memory()
+    opts = RunOptions(
+        smoke=args.smoke, quick=args.quick or args.smoke, threads=threads,
+        out=args.out,
+        # as the models.pose commands do, so the figures are what a user
+        # gets
+        malloc_tuned=keep_freed_memory())
     size = 'smoke' if args.smoke else 'quick' if args.quick else 'full'
     common.log(f'benchmarks {", ".join(suites)}: {threads} torch thread(s), '
                f'{size} run, output in '
@@ -80,9 +87,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             common.log(f'WARNING: other processes are using the CPUs; '
                        f'timings taken now will be flagged as contended: '
                        f'{"; ".join(busy)}')
-        module = __import__(f'benchmarks.{suite}', fromlist=['run'])
+        # each suite pays for its own imports only when it runs
+        module = importlib.import_module(f'benchmarks.{suite}')
         t0 = time.perf_counter()
-        module.run(args.out, quick=args.quick or args.smoke, threads=threads)
+        module.run(opts)
         common.log(f'{suite}: done in {time.perf_counter() - t0:.1f} s')
     common.log(f'all done in {time.perf_counter() - start:.1f} s')
     return 0

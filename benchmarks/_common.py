@@ -16,6 +16,8 @@ import json
 import math
 import os
 import platform
+import resource
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,10 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import torch
 import torch.utils.benchmark as torch_benchmark
+import torch_geometric
+from torch.profiler import ProfilerActivity, profile
 
+from benchmarks.options import RunOptions
 from models.common.files import save_figure_atomic, write_text_atomic
 
 #: One line that every Markdown report repeats, so a reader of a single file
@@ -74,31 +79,13 @@ def pin_threads(threads: Optional[int]) -> int:
     return torch.get_num_threads()
 
 
-#: Whether ``models.common.allocator.keep_freed_memory`` took effect in this
-#: process (set by ``python -m benchmarks``).
-MALLOC_TUNED = False
-
-#: ``--smoke`` (set by ``python -m benchmarks``): tiny shapes, and every
-#: timing is :data:`SMOKE_SAMPLES` plain calls after one warm-up (no
-#: ``Timer`` block sizing, no retry, no garbage collection before a memory
-#: measurement), so a suite finishes in seconds whatever the machine's
-#: load. For the tests of the suites' code paths and output files only:
-#: its timings mean nothing. Suites see ``quick=True`` and ask
-#: :func:`smoke` for the tiny sizes.
-SMOKE = False
-
-#: Timed calls per measurement under :data:`SMOKE`.
+#: Timed calls per measurement of a ``--smoke`` run
+#: (:attr:`RunOptions.smoke`).
 SMOKE_SAMPLES = 3
 
 
-def smoke() -> bool:
-    """Whether this is a ``--smoke`` run (see :data:`SMOKE`)."""
-    return SMOKE
-
-
-def environment(threads: int) -> Dict[str, Any]:
+def environment(opts: RunOptions) -> Dict[str, Any]:
     """What a reader needs to compare two result files."""
-    import torch_geometric
     return {
         'date': datetime.datetime.now().isoformat(timespec='seconds'),
         'python': platform.python_version(),
@@ -107,8 +94,8 @@ def environment(threads: int) -> Dict[str, Any]:
         'cpu': _cpu_name(),
         'cpu_capability': torch.backends.cpu.get_cpu_capability(),
         'logical_cpus': os.cpu_count(),
-        'threads': threads,
-        'malloc_keeps_freed_memory': MALLOC_TUNED,
+        'threads': opts.threads,
+        'malloc_keeps_freed_memory': opts.malloc_tuned,
     }
 
 
@@ -155,7 +142,6 @@ class CpuMonitor:
 
     @staticmethod
     def _own_seconds() -> float:
-        import resource
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
 
@@ -183,7 +169,6 @@ CONTENTION_LIMIT = 0.10
 
 def other_cpu_users(limit: int = 3) -> List[str]:
     """Other processes currently using CPU (``ps``), for the log."""
-    import subprocess
     try:
         out = subprocess.run(['ps', '-eo', 'pid,pcpu,args', '--sort=-pcpu'],
                              capture_output=True, text=True, timeout=5)
@@ -238,7 +223,7 @@ def time_callable(fn: Callable[[], Any], threads: int,
                   min_run_time: float = 0.5, min_samples: int = 5,
                   warmup: int = 2, max_time: float = 60.0,
                   per_call_hint: Optional[float] = None,
-                  retries: int = 2) -> Timing:
+                  retries: int = 2, smoke: bool = False) -> Timing:
     """Median and IQR of ``fn()``'s wall time.
 
     ``warmup`` calls run first and are thrown away (first calls pay for
@@ -253,10 +238,10 @@ def time_callable(fn: Callable[[], Any], threads: int,
     If other processes used more than :data:`CONTENTION_LIMIT` of the CPUs
     during the measurement, it is repeated up to ``retries`` times (unless
     it took over 10 s) and the least contended one is kept; its
-    ``contention`` says how clean it was. Under :data:`SMOKE`: at most one
-    warm-up, then :data:`SMOKE_SAMPLES` plain calls.
+    ``contention`` says how clean it was. With ``smoke`` (a ``--smoke``
+    run): at most one warm-up, then :data:`SMOKE_SAMPLES` plain calls.
     """
-    if SMOKE:
+    if smoke:
         return _smoke_timing(fn, min(warmup, 1))
     t0 = time.perf_counter()
     for _ in range(warmup):
@@ -312,7 +297,7 @@ def _smoke_timing(fn: Callable[[], Any], warmup: int) -> Timing:
 # memory
 # --------------------------------------------------------------------------
 
-def peak_allocated_bytes(fn: Callable[[], Any]) -> int:
+def peak_allocated_bytes(fn: Callable[[], Any], smoke: bool = False) -> int:
     """Peak bytes held by torch's CPU allocator while ``fn()`` runs, above
     the amount held when it started.
 
@@ -326,10 +311,9 @@ def peak_allocated_bytes(fn: Callable[[], Any]) -> int:
     Tensors created before the call and freed during it do not lower the
     count (their frees are unknown to the reporter), so the number is the
     peak of *new* allocations, which is what a layer adds to a model.
+    ``smoke`` (a ``--smoke`` run) skips the garbage collection.
     """
-    from torch.profiler import ProfilerActivity, profile
-
-    if not SMOKE:  # a full collection takes ~0.5 s once dynamo is loaded
+    if not smoke:  # a full collection takes ~0.5 s once dynamo is loaded
         gc.collect()
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True,
                  record_shapes=False, with_stack=False) as prof:
@@ -339,6 +323,7 @@ def peak_allocated_bytes(fn: Callable[[], Any]) -> int:
 
 def _peak_from_profile(prof) -> int:
     try:
+        # private, and not in every torch build: hence here, in the try
         from torch._C._profiler import _EventType
         roots = prof.profiler.kineto_results.experimental_event_tree()
     except Exception:  # pragma: no cover - fallback for other torch builds
@@ -406,7 +391,8 @@ def fmt(value: Optional[float], digits: int = 2) -> Optional[str]:
     return f'{value:.{digits}f}'
 
 
-def header_lines(title: str, env: Dict[str, Any], quick: bool) -> List[str]:
+def header_lines(title: str, env: Dict[str, Any],
+                 opts: RunOptions) -> List[str]:
     """Common head of every Markdown report."""
     malloc = ('keeps freed memory (models.common.allocator)'
               if env.get('malloc_keeps_freed_memory') else 'default settings')
@@ -416,11 +402,11 @@ def header_lines(title: str, env: Dict[str, Any], quick: bool) -> List[str]:
             f"thread(s)**; Python {env['python']}, torch {env['torch']}, "
             f"torch_geometric {env['torch_geometric']}; malloc "
             f"{malloc}"
-            f"{_size_note(quick)}.*", '']
+            f"{_size_note(opts)}.*", '']
 
 
-def _size_note(quick: bool) -> str:
-    if SMOKE:
+def _size_note(opts: RunOptions) -> str:
+    if opts.smoke:
         return ('; **--smoke run (tiny shapes, three calls per timing): '
                 'checks the code and the files, its timings mean nothing**')
-    return '; --quick run (reduced sizes)' if quick else ''
+    return '; --quick run (reduced sizes)' if opts.quick else ''

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.utils import coalesce
 
 #: The WJ layer of the paper (eq. 6, no self-loops), the configuration
 #: :func:`analytic_macs_wj_layer` describes and the layer benchmarks time;
@@ -293,6 +294,8 @@ def fvcore_count(module: nn.Module, inputs: Tuple[Any, ...],
     up in ``unsupported`` (and :func:`fvcore_count_strict` raises) instead
     of being skipped silently.
     """
+    # optional (the bench extra), and the layer and model suites import
+    # this module without needing it
     from fvcore.nn import FlopCountAnalysis
 
     with warnings.catch_warnings():
@@ -477,7 +480,6 @@ def nnz_of_jacobi(edge_index: Tensor, num_nodes: int,
     WJConv's sparse path multiplies with: the graph's distinct edges (both
     directions with ``symmetrize``) plus the diagonal, which merges with
     existing self-loops."""
-    from torch_geometric.utils import coalesce
     if symmetrize:
         edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
     loops = torch.arange(num_nodes).expand(2, -1)

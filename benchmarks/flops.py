@@ -12,7 +12,6 @@ The two MAC columns must agree exactly (``tests/benchmarks`` checks it);
 the third is reported to show how far the published FLOPs are from the
 model's real arithmetic.
 """
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import torch
@@ -21,9 +20,12 @@ from torch_geometric.profile import count_parameters
 from benchmarks import _common as common
 from benchmarks import counting
 from benchmarks.counting import EQ6
+from benchmarks.options import RunOptions
 from models.common.files import write_text_atomic
-from models.pose.evaluate.tables import markdown_table
-from models.pose.nn.model import VARIANTS
+from models.common.markdown import markdown_table
+from models.pose.data.skeleton import get_skeleton
+from models.pose.nn.model import VARIANTS, MLPGraphWJ, preset_config
+from pyg_wj import DenseWJConv, WJConv
 
 #: The paper's Table 4, the one copy the reports and tests use:
 #: (preset, joints) -> (parameters, FLOPs).
@@ -39,9 +41,6 @@ SMOKE_PRESETS = ('paper-t1', )  # the one Table 4 check needs
 
 def model_record(preset: str, joints: int, variant: str) -> Dict[str, Any]:
     """All counts of one pose model, per pose (one output frame)."""
-    from models.pose.nn.model import MLPGraphWJ, preset_config
-    from pyg_wj import DenseWJConv
-
     cfg = preset_config(preset, joints=joints, variant=variant)
     torch.manual_seed(0)
     model = MLPGraphWJ(cfg).eval()
@@ -72,12 +71,9 @@ def model_record(preset: str, joints: int, variant: str) -> Dict[str, Any]:
     }
 
 
-def layer_records(quick: bool) -> List[Dict[str, Any]]:
+def layer_records(opts: RunOptions) -> List[Dict[str, Any]]:
     """WJConv / DenseWJConv alone on the paper's first WJ layer shape
     ``[256, 17, 384] -> 768`` (skeleton graph) and on a random graph."""
-    from models.pose.data.skeleton import get_skeleton
-    from pyg_wj import DenseWJConv, WJConv
-
     records = []
     B, J, F_in, F_out = 256, 17, 384, 768
     skeleton = get_skeleton(J)
@@ -122,8 +118,9 @@ def layer_records(quick: bool) -> List[Dict[str, Any]]:
     add(f'DenseWJConv {shape} skeleton, pose config (omega=node, Q)',
         DenseWJConv(F_in, F_out, **pose_kw), (x, x, adj), 'dense')
 
-    n, e, c = ((1_000, 5_000, 64) if common.smoke() else
-               (10_000, 100_000, 64) if quick else (100_000, 1_000_000, 64))
+    n, e, c = ((1_000, 5_000, 64) if opts.smoke else
+               (10_000, 100_000, 64) if opts.quick else
+               (100_000, 1_000_000, 64))
     gen = torch.Generator().manual_seed(0)
     graph = torch.randint(0, n, (2, e), generator=gen)
     xg = torch.randn(n, c, generator=gen)
@@ -135,9 +132,9 @@ def layer_records(quick: bool) -> List[Dict[str, Any]]:
 
 
 def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
-             quick: bool) -> str:
+             opts: RunOptions) -> str:
     lines = common.header_lines('Parameters and multiply-accumulates', env,
-                                quick)
+                                opts)
     lines += [
         'MACs are multiply-accumulates **per pose** (one output frame, '
         'batch 1) for the models and per call for the layers. '
@@ -261,11 +258,11 @@ def _why_paragraph(r: Dict[str, Any], paper_params: float,
         f"other tools are not like-for-like.")
 
 
-def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
-    env = common.environment(threads)
-    presets = (SMOKE_PRESETS if common.smoke() else
-               QUICK_PRESETS if quick else FULL_PRESETS)
-    variants = ('wj', ) if quick else VARIANTS
+def run(opts: RunOptions) -> List[Dict[str, Any]]:
+    env = common.environment(opts)
+    presets = (SMOKE_PRESETS if opts.smoke else
+               QUICK_PRESETS if opts.quick else FULL_PRESETS)
+    variants = ('wj', ) if opts.quick else VARIANTS
     records = []
     for preset in presets:
         for joints in (16, 17):
@@ -273,14 +270,13 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
                 common.log(f'flops: {preset} J={joints} {variant}')
                 records.append(model_record(preset, joints, variant))
     common.log('flops: WJ layers alone')
-    records += layer_records(quick)
+    records += layer_records(opts)
     for r in records:
         if r['macs_fvcore'] != r['macs_analytic']:
             common.log(f"flops: MISMATCH {r['name']}: fvcore "
                        f"{r['macs_fvcore']:,} != analytic "
                        f"{r['macs_analytic']:,}")
-    common.atomic_write_json(out_dir / 'flops.json', records)
-    write_text_atomic(out_dir / 'flops.md',
-                      markdown(records, env, quick))
-    common.log(f'flops: wrote {out_dir / "flops.json"} and flops.md')
+    common.atomic_write_json(opts.out / 'flops.json', records)
+    write_text_atomic(opts.out / 'flops.md', markdown(records, env, opts))
+    common.log(f'flops: wrote {opts.out / "flops.json"} and flops.md')
     return records

@@ -28,16 +28,20 @@ candidates. ``python -m benchmarks node_classification`` writes
 """
 import statistics
 import time
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
+import torch_geometric.nn as pyg
 from torch import Tensor
+from torch_geometric.datasets import KarateClub
+from torch_geometric.utils import to_undirected
 
 from benchmarks import _common as common
+from benchmarks.options import RunOptions
 from models.common.files import write_text_atomic
-from models.pose.evaluate.tables import markdown_table
+from models.common.markdown import markdown_table
+from pyg_wj import WJConv
 
 HIDDEN = 16
 LR = 0.01
@@ -77,9 +81,9 @@ class Graph:
 
 def _knn_graph(name: str, features, labels, k: int, per_class: int,
                one_hot: bool = False) -> Graph:
+    # scikit-learn is optional (the bench extra): karate needs none of it
     from sklearn.neighbors import kneighbors_graph
     from sklearn.preprocessing import StandardScaler
-    from torch_geometric.utils import to_undirected
 
     scaled = StandardScaler().fit_transform(features)
     adj = kneighbors_graph(scaled, k, include_self=False).tocoo()
@@ -96,11 +100,10 @@ def _knn_graph(name: str, features, labels, k: int, per_class: int,
 def load_graph(name: str) -> Graph:
     """One of the graphs named in the module docstring."""
     if name == 'karate':
-        from torch_geometric.datasets import KarateClub
         data = KarateClub()[0]
         return Graph(name, data.x, data.edge_index, data.y, 1,
                      fixed_train=data.train_mask)
-    try:
+    try:  # optional, see _knn_graph
         from sklearn import datasets
     except ImportError as e:  # pragma: no cover
         raise RuntimeError(f"graph {name!r} needs scikit-learn (pip install "
@@ -151,10 +154,10 @@ class GCN2Net(torch.nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
-        from torch_geometric.nn import GCN2Conv
         self.lin_in = torch.nn.Linear(in_channels, HIDDEN)
         self.convs = torch.nn.ModuleList(
-            GCN2Conv(HIDDEN, alpha=0.1, theta=0.5, layer=i + 1, cached=True)
+            pyg.GCN2Conv(HIDDEN, alpha=0.1, theta=0.5, layer=i + 1,
+                         cached=True)
             for i in range(2))
         self.lin_out = torch.nn.Linear(HIDDEN, out_channels)
 
@@ -167,8 +170,6 @@ class GCN2Net(torch.nn.Module):
 
 
 def _wj(**kwargs) -> Callable[[int, int], torch.nn.Module]:
-    from pyg_wj import WJConv
-
     def build(in_channels: int, out_channels: int) -> torch.nn.Module:
         return TwoLayer(lambda i, o, x0: WJConv(i, o, x0_channels=x0,
                                                 cached=True, **kwargs),
@@ -177,8 +178,6 @@ def _wj(**kwargs) -> Callable[[int, int], torch.nn.Module]:
 
 
 def _pyg(name: str) -> Callable[[int, int], torch.nn.Module]:
-    import torch_geometric.nn as pyg
-
     def build(in_channels: int, out_channels: int) -> torch.nn.Module:
         cls = getattr(pyg, name)
         extra = {'cached': True} if name == 'GCNConv' else {}
@@ -234,10 +233,10 @@ def train_and_test(build: Callable[[int, int], torch.nn.Module],
     return float((pred[test] == graph.y[test]).float().mean())
 
 
-def run(out_dir: Path, quick: bool, threads: int,
+def run(opts: RunOptions,
         models: Optional[List[str]] = None) -> List[Dict[str, Any]]:
-    env = common.environment(threads)
-    cfg = QUICK if quick else FULL
+    env = common.environment(opts)
+    cfg = QUICK if opts.quick else FULL
     names = list(MODELS) if models is None else models
     records = []
     for graph_name in cfg['graphs']:
@@ -258,16 +257,17 @@ def run(out_dir: Path, quick: bool, threads: int,
                 'seconds': time.perf_counter() - start})
             common.log(f'node_classification: {graph_name:14s} {name:22s} '
                        f'{statistics.mean(accs):.3f} ± {std:.3f}')
-    common.atomic_write_json(out_dir / 'node_classification.json', records)
-    write_text_atomic(out_dir / 'node_classification.md',
-                      markdown(records, env, quick))
+    common.atomic_write_json(opts.out / 'node_classification.json',
+                             records)
+    write_text_atomic(opts.out / 'node_classification.md',
+                      markdown(records, env, opts))
     common.log(f'node_classification: wrote '
-               f'{out_dir / "node_classification.json"} and .md')
+               f'{opts.out / "node_classification.json"} and .md')
     return records
 
 
 def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
-             quick: bool) -> str:
+             opts: RunOptions) -> str:
     graphs = list(dict.fromkeys(r['graph'] for r in records))
     names = list(dict.fromkeys(r['name'] for r in records))
     cell = {(r['name'], r['graph']): r for r in records}
@@ -282,7 +282,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
     seeds = records[0]['seeds'] if records else 0
     epochs = records[0]['epochs'] if records else 0
     lines = common.header_lines('Node classification: test accuracy', env,
-                                quick)
+                                opts)
     lines += [f'Mean ± standard deviation over {seeds} seeds, {epochs} '
               f'epochs, two layers of width {HIDDEN}; see '
               f'benchmarks/node_classification.py for the set-up.', '',

@@ -32,7 +32,6 @@ rate of the machine.
   (``ratio_to_pytorch_fp32``); skipped, with the extra to install named,
   when ``onnx``/``onnxruntime`` are missing.
 """
-from pathlib import Path
 from typing import Any, Dict, List
 
 from benchmarks import _common as common
@@ -50,46 +49,67 @@ from benchmarks.model.throughput import (
     streaming_records,
     training_records,
 )
+from benchmarks.options import RunOptions
 from models.common.files import write_text_atomic
 
 
-def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
-    env = common.environment(threads)
-    records = gemm_records(threads, quick)
-    gemm = GemmRate(threads, quick)
+def run(opts: RunOptions) -> List[Dict[str, Any]]:
+    env = common.environment(opts)
+    records = gemm_records(opts)
+    gemm = GemmRate(opts)
     ceiling_preset = 'paper-t1'
-    if common.smoke():  # the code paths and the files, in seconds
+    if opts.smoke:  # the code paths and the files, in seconds
         presets, batches = ['tiny'], [1, 8]
         modes, train_batch = ['fp32', 'bf16'], 8
         ceiling_preset = 'tiny'
-    elif quick:
+    elif opts.quick:
         presets, batches = ['paper-t1'], [1, 64]
         modes, train_batch = ['fp32', 'bf16'], 32
     else:
         presets, batches = ['paper-t1', 'paper-t243', 'demo'], [1, 256, 1024]
         modes, train_batch = ['fp32', 'bf16', 'compile'], 256
-    records += ceiling_records(ceiling_preset, threads, gemm, quick)
+    records += ceiling_records(ceiling_preset, gemm, opts)
     for preset in presets:
         records += inference_records(
             preset, batches, modes + ['fp32-unblocked', 'fp32-no-onednn'],
-            threads, gemm, quick)
+            gemm, opts)
         if preset != 'demo':  # ONNX Runtime at batch 1 and 256 (64, 8)
             records += onnxruntime_records(
-                preset, [batches[0], batches[1]], threads, gemm, quick,
-                records)
+                preset, [batches[0], batches[1]], gemm, opts, records)
         if preset != 'demo':
-            records += streaming_records(preset, threads, gemm, quick)
+            records += streaming_records(preset, gemm, opts)
         records += _training_rows(preset, modes, train_batch,
-                                  preset == ceiling_preset, threads, gemm,
-                                  quick)
-    if quick:
+                                  preset == ceiling_preset, gemm, opts)
+    if opts.quick:
         records.append(record(
             'torch.compile skipped (--quick or --smoke)', None, 'compile',
-            None, None, None, None, threads=threads,
+            None, None, None, None, threads=opts.threads,
             note='skipped in --quick and --smoke: compiling the model takes '
             'about 15-20 s per inference graph and 45-50 s for the training '
             'graph on 2 cores, more than the quick budget; the full run '
             'measures it'))
+    records += _gemm_readings(gemm, opts)
+    for preset in [p for p in presets if p != 'demo']:
+        fp32_train = next((r['poses_per_s'] for r in records
+                           if r['mode'] == 'train-fp32' and
+                           r['preset'] == preset), None)
+        common.log(f'model: {preset} data loader')
+        records += loader_records(preset, train_batch, fp32_train, opts)
+    common.atomic_write_json(opts.out / 'model.json', records)
+    write_text_atomic(opts.out / 'model.md', markdown(records, env, opts))
+    try:
+        plot(records, opts.out / 'model.png')
+    except Exception as exc:  # a missing matplotlib must not lose the data
+        common.log(f'model: no picture ({exc!r})')
+    common.log(f'model: wrote {opts.out / "model.json"}, model.md, '
+               f'model.png')
+    return records
+
+
+def _gemm_readings(gemm: GemmRate,
+                   opts: RunOptions) -> List[Dict[str, Any]]:
+    """The GEMM rates read during the run, best and default, as rows."""
+    records = []
     for label, found in (('best of default and oneDNN', gemm.readings),
                          ('default F.linear', gemm.default_readings)):
         readings = sorted(found)
@@ -99,31 +119,16 @@ def run(out_dir: Path, quick: bool, threads: int) -> List[Dict[str, Any]]:
             f'GEMM fp32 {gemm.n}^3 readings during the run, {label} '
             f'(median)',
             None, 'gemm', None, None, None, readings[len(readings) // 2],
-            threads=threads, readings_gflops=readings,
+            threads=opts.threads, readings_gflops=readings,
             min_gflops=readings[0], max_gflops=readings[-1],
             note='each efficiency divides by the best reading taken right '
             'after that measurement'))
-    for preset in [p for p in presets if p != 'demo']:
-        fp32_train = next((r['poses_per_s'] for r in records
-                           if r['mode'] == 'train-fp32' and
-                           r['preset'] == preset), None)
-        common.log(f'model: {preset} data loader')
-        records += loader_records(preset, train_batch, threads, fp32_train,
-                                  quick)
-    common.atomic_write_json(out_dir / 'model.json', records)
-    write_text_atomic(out_dir / 'model.md',
-                      markdown(records, env, quick))
-    try:
-        plot(records, out_dir / 'model.png')
-    except Exception as exc:
-        common.log(f'model: no picture ({exc!r})')
-    common.log(f'model: wrote {out_dir / "model.json"}, model.md, model.png')
     return records
 
 
 def _training_rows(preset: str, modes: List[str], train_batch: int,
-                   with_ceiling: bool, threads: int, gemm: GemmRate,
-                   quick: bool) -> List[Dict[str, Any]]:
+                   with_ceiling: bool, gemm: GemmRate,
+                   opts: RunOptions) -> List[Dict[str, Any]]:
     """The training step of ``preset`` in every mode, after its ceiling
     from the parts when ``with_ceiling``."""
     records: List[Dict[str, Any]] = []
@@ -135,15 +140,15 @@ def _training_rows(preset: str, modes: List[str], train_batch: int,
         train_modes = [m for m in modes if m != 'bf16']
         records.append(record(
             f'{preset} train step bf16 skipped', preset, 'train-bf16',
-            train_batch, None, None, None, threads=threads,
+            train_batch, None, None, None, threads=opts.threads,
             note='skipped to bound the run time: see paper-t1 train-bf16 '
             '(same architecture apart from the embedding width)'))
     ceiling = None
     if with_ceiling:
-        found = training_ceiling_records(preset, train_batch, threads, quick)
+        found = training_ceiling_records(preset, train_batch, opts)
         records += found
         ceiling = found[-1]['poses_per_s']
     records += training_records(
         preset, train_batch, ['fp32-plain', 'fp32-unblocked'] + train_modes,
-        threads, gemm, quick, ceiling)
+        gemm, opts, ceiling)
     return records

@@ -6,6 +6,8 @@ from typing import Any, Dict, Optional
 import torch
 
 from benchmarks import _common as common
+from benchmarks.options import RunOptions
+from models.pose.nn.model import inference_blocking
 
 
 def record(name: str, preset: Optional[str], mode: str,
@@ -35,6 +37,8 @@ def fresh_compile(model):
     Resetting before each model avoids that, and the on-disk FX graph
     cache is switched off so ``first_call_s`` is the honest compile time.
     """
+    # dynamo and inductor take seconds to import, and only the compile
+    # mode of the full run needs them
     import torch._dynamo
     import torch._inductor.config as inductor_config
     torch._dynamo.reset()
@@ -50,7 +54,7 @@ def random_inputs(cfg, batch: int, seed: int = 0):
 
 
 def timer_settings(first_call_s: float, compiled: bool,
-              quick: bool) -> Dict[str, Any]:
+                   opts: RunOptions) -> Dict[str, Any]:
     """Timer settings after one untimed first call of ``first_call_s``.
 
     That first call is the warm-up of an eager model (a compiled one gets
@@ -59,8 +63,9 @@ def timer_settings(first_call_s: float, compiled: bool,
     without native bf16: ~25 s per batch of 1024 poses) get fewer samples;
     the records say how many.
     """
-    kw = dict(warmup=1 if compiled else 0, per_call_hint=first_call_s)
-    if quick:
+    kw = dict(warmup=1 if compiled else 0, per_call_hint=first_call_s,
+              smoke=opts.smoke)
+    if opts.quick:
         return dict(min_run_time=0.2, min_samples=3, max_time=4.0, **kw)
     return dict(min_run_time=1.0, min_samples=5, max_time=20.0, **kw)
 
@@ -68,8 +73,6 @@ def timer_settings(first_call_s: float, compiled: bool,
 def agreement_with_plain(plain, call, x) -> Dict[str, float]:
     """Largest difference from the plain eager fp32 model (no blocking),
     absolute and relative to the output's scale (its largest magnitude)."""
-    from models.pose.nn.model import inference_blocking
-
     with inference_blocking(False), torch.inference_mode():
         ref = plain(x)
     diff = float((call().float() - ref).abs().max())

@@ -1,7 +1,7 @@
 """Ceilings from the parts: the model's GEMMs (and GELUs) timed alone at
 their own shapes, for inference and for a training step."""
 import math
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from benchmarks import _common as common
 from benchmarks.model._shared import record
 from benchmarks.model.gemm import GemmRate, onednn_gemm
+from benchmarks.options import RunOptions
+from models.pose.nn.model import JointMixing, MLPGraphWJ, preset_config
 from pyg_wj.utils import onednn_inference_available
 
 
@@ -32,51 +34,59 @@ def _model_parts(cfg, block: int, joint_rows: int):
     ]
 
 
-def ceiling_records(preset: str, threads: int, gemm: GemmRate,
-                    quick: bool) -> List[Dict[str, Any]]:
+def _part_calls(kind: str, shape, dtype: torch.dtype
+                ) -> Dict[str, Callable[[], Any]]:
+    """The ways to run one part in ``dtype``: ``F.linear`` (or ``F.gelu``)
+    and, for fp32 GEMMs where it is available, oneDNN."""
+    if kind == 'gelu':
+        x = torch.randn(*shape).to(dtype)
+        return {'F.gelu': lambda: F.gelu(x)}
+    m, k, n = shape
+    a = torch.randn(m, k).to(dtype)
+    w = torch.randn(n, k).to(dtype)
+    b = torch.randn(n).to(dtype)
+    act = 'gelu' if kind == 'gemm-gelu' else None
+    calls = {'F.linear': (
+        lambda: F.gelu(F.linear(a, w, b)) if act else F.linear(a, w, b))}
+    if dtype == torch.float32 and onednn_inference_available():
+        calls['oneDNN'] = lambda: onednn_gemm(a, w, b, act)
+    return calls
+
+
+def _part_rates(kind: str, shape, per_item: int, opts: RunOptions,
+                runs: Dict[str, Any]) -> Dict[str, Tuple[str, float]]:
+    """dtype name -> (fastest kernel, its GFLOP/s or G elements/s)."""
+    rates = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        best = None
+        for how, fn in _part_calls(kind, shape, dtype).items():
+            t = common.time_callable(fn, opts.threads, **runs)
+            rate = per_item * math.prod(shape) / t.median / 1e9
+            if best is None or rate > best[1]:
+                best = (how, rate)
+        rates[str(dtype).replace('torch.', '')] = best
+    return rates
+
+
+def ceiling_records(preset: str, gemm: GemmRate,
+                    opts: RunOptions) -> List[Dict[str, Any]]:
     """Each part of the model timed alone at its own shape, fp32 (the faster
     of ``F.linear`` and oneDNN) and bf16; their sum is the fastest the
     model could run if nothing else (norms, residual adds, the Omega
     combination, the 17 x 17 adjacency products, copies, Python) cost any
     time. Gives the efficiency ceiling of fp32 and the speed-up ceiling of
     bf16."""
-    from models.pose.nn.model import JointMixing, MLPGraphWJ, preset_config
-
     cfg = preset_config(preset)
     block = MLPGraphWJ.inference_batch_block
     parts = _model_parts(cfg, block, JointMixing.inference_chunk_rows)
-    runs = dict(min_run_time=0.1 if quick else 0.3, min_samples=5, warmup=2,
-                max_time=5.0)
+    runs = dict(min_run_time=0.1 if opts.quick else 0.3, min_samples=5,
+                warmup=2, max_time=5.0, smoke=opts.smoke)
     torch.manual_seed(0)
     records, time_fp32, time_bf16, macs = [], 0.0, 0.0, 0
     for name, kind, shape, per_pose in parts:
         # a GEMM's work is 2 FLOPs per multiply-add, a GELU's 1 per element
         per_item = 1 if kind == 'gelu' else 2
-        rates = {}
-        for dtype in (torch.float32, torch.bfloat16):
-            if kind == 'gelu':
-                x = torch.randn(*shape).to(dtype)
-                calls = {'F.gelu': lambda x=x: F.gelu(x)}
-            else:
-                m, k, n = shape
-                a = torch.randn(m, k).to(dtype)
-                w = torch.randn(n, k).to(dtype)
-                b = torch.randn(n).to(dtype)
-                act = 'gelu' if kind == 'gemm-gelu' else None
-                calls = {'F.linear': (
-                    lambda a=a, w=w, b=b, act=act:
-                    F.gelu(F.linear(a, w, b)) if act else F.linear(a, w, b))}
-                if dtype == torch.float32 and onednn_inference_available():
-                    calls['oneDNN'] = (lambda a=a, w=w, b=b, act=act:
-                                       onednn_gemm(a, w, b, act))
-            best = None
-            for how, fn in calls.items():
-                t = common.time_callable(fn, threads, **runs)
-                # GFLOP/s or G elements/s
-                rate = per_item * math.prod(shape) / t.median / 1e9
-                if best is None or rate > best[1]:
-                    best = (how, rate)
-            rates[str(dtype).replace('torch.', '')] = best
+        rates = _part_rates(kind, shape, per_item, opts, runs)
         work_per_pose = per_item * per_pose
         time_fp32 += cfg.layers * work_per_pose / (rates['float32'][1] * 1e9)
         time_bf16 += cfg.layers * work_per_pose / (rates['bfloat16'][1] *
@@ -86,7 +96,7 @@ def ceiling_records(preset: str, threads: int, gemm: GemmRate,
         unit = 'G elements/s' if kind == 'gelu' else 'GFLOP/s'
         records.append(record(
             f'{preset} part: {name}', preset, 'part', None, None, None, None,
-            threads=threads, shape=list(shape), per_pose=per_pose,
+            threads=opts.threads, shape=list(shape), per_pose=per_pose,
             kind=kind, unit=unit, fp32_rate=rates['float32'][1],
             fp32_kernel=rates['float32'][0], bf16_rate=rates['bfloat16'][1],
             bf16_kernel=rates['bfloat16'][0]))
@@ -97,7 +107,7 @@ def ceiling_records(preset: str, threads: int, gemm: GemmRate,
     efficiency = macs * 2 / time_fp32 / (rate * 1e9)
     records.append(record(
         f'{preset} ceiling from the parts', preset, 'ceiling', None,
-        1.0 / time_fp32, efficiency, rate, threads=threads,
+        1.0 / time_fp32, efficiency, rate, threads=opts.threads,
         macs_per_pose=macs, ceiling_ms_per_pose_fp32=1e3 * time_fp32,
         ceiling_ms_per_pose_bf16=1e3 * time_bf16,
         bf16_speedup_ceiling=time_fp32 / time_bf16,
@@ -124,8 +134,8 @@ def _training_gemms(cfg, batch: int):
             ('joint fc2 (N = joints)', (joint_rows, Fc, J))]
 
 
-def training_ceiling_records(preset: str, batch: int, threads: int,
-                             quick: bool) -> List[Dict[str, Any]]:
+def training_ceiling_records(preset: str, batch: int,
+                             opts: RunOptions) -> List[Dict[str, Any]]:
     """The training step's GEMMs timed alone, fp32: each forward GEMM
     ``[m, k] x [k, n]`` and its two backward GEMMs, the input gradient
     ``[m, n] x [n, k]`` and the weight gradient ``[n, m] x [m, k]``. Their
@@ -133,11 +143,9 @@ def training_ceiling_records(preset: str, batch: int, threads: int,
     (GELU, dropout, norms, the adjacency products, the loss, the optimizer,
     autograd's bookkeeping) cost nothing: the denominator of
     ``share_of_parts_ceiling`` in the training rows."""
-    from models.pose.nn.model import preset_config
-
     cfg = preset_config(preset)
-    runs = dict(min_run_time=0.1 if quick else 0.3, min_samples=3, warmup=1,
-                max_time=5.0)
+    runs = dict(min_run_time=0.1 if opts.quick else 0.3, min_samples=3,
+                warmup=1, max_time=5.0, smoke=opts.smoke)
     torch.manual_seed(0)
     records, step_s = [], 0.0
     for name, (m, k, n) in _training_gemms(cfg, batch):
@@ -145,13 +153,14 @@ def training_ceiling_records(preset: str, batch: int, threads: int,
         products = {'forward': (a, w.t()), 'input grad': (grad, w),
                     'weight grad': (grad.t(), a)}
         times = {key: common.time_callable(
-                     lambda x=x, y=y: torch.mm(x, y), threads, **runs).median
+                     lambda x=x, y=y: torch.mm(x, y), opts.threads,
+                     **runs).median
                  for key, (x, y) in products.items()}
         part_s = sum(times.values())
         step_s += cfg.layers * part_s
         records.append(record(
             f'{preset} training part: {name}', preset, 'train-part', batch,
-            None, None, None, threads=threads, shape=[m, k, n],
+            None, None, None, threads=opts.threads, shape=[m, k, n],
             **{f'{key.replace(" ", "_")}_ms': 1e3 * t
                for key, t in times.items()},
             gflops=3 * 2 * m * k * n / part_s / 1e9))
@@ -159,7 +168,8 @@ def training_ceiling_records(preset: str, batch: int, threads: int,
                    f'{1e3 * part_s:.1f} ms for forward + backward')
     records.append(record(
         f'{preset} training ceiling from the parts', preset,
-        'train-ceiling', batch, batch / step_s, None, None, threads=threads,
+        'train-ceiling', batch, batch / step_s, None, None,
+        threads=opts.threads,
         ceiling_step_ms=1e3 * step_s,
         note='forward + backward GEMMs timed alone, everything else free'))
     common.log(f'model: {preset} training ceiling from the parts: '

@@ -6,46 +6,47 @@ import torch.nn.functional as F
 
 from benchmarks import _common as common
 from benchmarks.model._shared import record
+from benchmarks.options import RunOptions
 from pyg_wj.utils import linear as onednn_capable_linear
 from pyg_wj.utils import onednn_inference_available
 
 
-def gemm_size() -> int:
+def gemm_size(smoke: bool) -> int:
     """Side of the square GEMM that measures the machine's rate: 2048, or
     512 in a ``--smoke`` run (whose rates mean nothing anyway)."""
-    return 512 if common.smoke() else 2048
+    return 512 if smoke else 2048
 
 
-def gemm_records(threads: int, quick: bool) -> List[Dict[str, Any]]:
+def gemm_records(opts: RunOptions) -> List[Dict[str, Any]]:
     """fp32 2048^3 GEMM, a model-shaped fp32 GEMM and a model-shaped bf16
     GEMM. ``gemm_gflops`` counts 2 FLOPs per multiply-add."""
-    runs = 0.3 if quick else 1.0
+    runs = 0.3 if opts.quick else 1.0
     records = []
     torch.manual_seed(0)
 
     def one(name, m, k, n, dtype, min_run_time, fn=F.linear):
         a = torch.randn(m, k).to(dtype)
         b = torch.randn(n, k).to(dtype)  # F.linear layout, as nn.Linear
-        t = common.time_callable(lambda: fn(a, b), threads,
+        t = common.time_callable(lambda: fn(a, b), opts.threads,
                                  min_run_time=min_run_time, min_samples=5,
-                                 warmup=2, max_time=20.0)
+                                 warmup=2, max_time=20.0, smoke=opts.smoke)
         gflops = 2 * m * k * n / t.median / 1e9
         common.log(f'model: {name}: {gflops:.1f} GFLOP/s ({t.short()})')
         records.append(record(name, None, 'gemm', None, None, None, gflops,
-                               t, threads, shape=[m, k, n],
+                               t, opts.threads, shape=[m, k, n],
                                dtype=str(dtype).replace('torch.', '')))
 
-    n = gemm_size()
+    n = gemm_size(opts.smoke)
     one(f'GEMM fp32 {n}x{n} @ {n}x{n}', n, n, n, torch.float32, runs)
     if onednn_inference_available():
         one(f'GEMM fp32 {n}x{n} @ {n}x{n} oneDNN', n, n, n,
             torch.float32, runs, onednn_gemm)
     # the first WJ layer of paper-t1 (tiny's in a --smoke run)
-    rows, k, m = ((8 * 17, 32, 64) if common.smoke() else
-                  ((64 if quick else 256) * 17, 384, 1536))
+    rows, k, m = ((8 * 17, 32, 64) if opts.smoke else
+                  ((64 if opts.quick else 256) * 17, 384, 1536))
     one(f'GEMM fp32 model shape [{rows},{k}] @ [{k},{m}]', rows, k, m,
         torch.float32, runs)
-    rows = 8 * 17 if common.smoke() else 1088
+    rows = 8 * 17 if opts.smoke else 1088
     one(f'GEMM bf16 model shape [{rows},{k}] @ [{k},{m}]', rows, k, m,
         torch.bfloat16, runs)
     return records
@@ -70,20 +71,22 @@ class GemmRate:
     meaningful; every reading is kept for the report.
     """
 
-    def __init__(self, threads: int, quick: bool):
-        self.threads = threads
-        self.min_run_time = 0.2 if quick else 0.4
+    def __init__(self, opts: RunOptions):
+        self.opts = opts
+        self.min_run_time = 0.2 if opts.quick else 0.4
         torch.manual_seed(0)
-        self.n = gemm_size()
+        self.n = gemm_size(opts.smoke)
         self.a = torch.randn(self.n, self.n)
         self.b = torch.randn(self.n, self.n)
         self.readings: List[float] = []
         self.default_readings: List[float] = []
 
     def _rate(self, fn) -> float:
-        t = common.time_callable(lambda: fn(self.a, self.b), self.threads,
+        t = common.time_callable(lambda: fn(self.a, self.b),
+                                 self.opts.threads,
                                  min_run_time=self.min_run_time,
-                                 min_samples=3, warmup=1, max_time=5.0)
+                                 min_samples=3, warmup=1, max_time=5.0,
+                                 smoke=self.opts.smoke)
         return 2 * self.n**3 / t.median / 1e9
 
     def measure(self) -> float:

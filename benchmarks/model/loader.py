@@ -7,19 +7,20 @@ import numpy as np
 
 from benchmarks import _common as common
 from benchmarks.model._shared import record
+from benchmarks.options import RunOptions
+from models.pose.data.camera import Camera
+from models.pose.data.format import assemble_prepared, make_meta, validate
+from models.pose.data.loader import PoseWindows
+from models.pose.nn.model import preset_config
 
 
-def loader_records(preset: str, batch: int, threads: int,
-                   train_pps: Optional[float],
-                   quick: bool) -> List[Dict[str, Any]]:
+def loader_records(preset: str, batch: int, train_pps: Optional[float],
+                   opts: RunOptions) -> List[Dict[str, Any]]:
     """Batches/s of ``PoseWindows.iterate_batches`` as the training loop
     uses it (shuffled, flip augmentation, drop_last), on a synthetic
     prepared data set, beside the training step's consumption."""
-    from models.pose.data.loader import PoseWindows
-    from models.pose.nn.model import preset_config
-
     cfg = preset_config(preset)
-    frames_per_seq = (200 if common.smoke() else 2_000 if quick else
+    frames_per_seq = (200 if opts.smoke else 2_000 if opts.quick else
                       10_000)
     data = synthetic_prepared(num_subjects=2, sequences_per_subject=2,
                               frames=frames_per_seq, cameras=4)
@@ -27,7 +28,7 @@ def loader_records(preset: str, batch: int, threads: int,
     windows = PoseWindows(data, subjects=data.train_subjects,
                           joints=cfg.joints, frames=cfg.frames, source='gt')
     build_s = time.perf_counter() - t0
-    steps = 3 if common.smoke() else 20 if quick else 100
+    steps = 3 if opts.smoke else 20 if opts.quick else 100
 
     def epoch_slice():
         it = windows.iterate_batches(batch, shuffle=True, seed=0, epoch=0,
@@ -40,8 +41,9 @@ def loader_records(preset: str, batch: int, threads: int,
     n = epoch_slice()
     if n == 0:
         raise RuntimeError('the synthetic dataset gave no batch')
-    t = common.time_callable(epoch_slice, threads, min_run_time=0.5,
-                             min_samples=3, warmup=1, max_time=20.0)
+    t = common.time_callable(epoch_slice, opts.threads, min_run_time=0.5,
+                             min_samples=3, warmup=1, max_time=20.0,
+                             smoke=opts.smoke)
     bps = n / t.median
     pps = bps * batch
     note = (f'{n} batches of {batch} per timed call (shuffled, flip '
@@ -55,7 +57,8 @@ def loader_records(preset: str, batch: int, threads: int,
                  f'needs (it runs in the training process, so its time adds '
                  f'{100 / ratio:.1f}% to each step)')
     return [record(f'{preset} data loader batch {batch}', preset, 'loader',
-                    batch, pps, None, None, t, threads, batches_per_s=bps,
+                    batch, pps, None, None, t, opts.threads,
+                    batches_per_s=bps,
                     loader_over_train=ratio, build_s=build_s, note=note)]
 
 
@@ -69,10 +72,6 @@ def synthetic_prepared(num_subjects: int = 2, sequences_per_subject: int = 2,
     read from a prepared file; the values (random walks in metres, pixels
     inside a 1000 x 1000 image) only have to be plausible, not real.
     """
-
-    from models.pose.data.camera import Camera
-    from models.pose.data.format import assemble_prepared, make_meta, validate
-
     rng = np.random.default_rng(seed)
     subjects = [f'S{i + 1}' for i in range(num_subjects)]
     sequences, start = [], 0

@@ -4,16 +4,17 @@ from typing import Any, Dict, List
 
 from benchmarks import _common as common
 from benchmarks.model.gemm import gemm_size
-from models.pose.evaluate.tables import markdown_table
+from benchmarks.options import RunOptions
+from models.common.markdown import markdown_table
 
 
 def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
-             quick: bool) -> str:
-    lines = common.header_lines('Pose-model throughput', env, quick)
+             opts: RunOptions) -> str:
+    lines = common.header_lines('Pose-model throughput', env, opts)
     gemm = [r for r in records if r['mode'] == 'gemm']
     lines += [f'**Timing.** {common.TIMING_METHOD}', '',
               '**Efficiency** = analytic multiply-adds per pose x 2 x poses/s '
-              f'/ the best fp32 {gemm_size()}^3 GEMM rate (default '
+              f'/ the best fp32 {gemm_size(opts.smoke)}^3 GEMM rate (default '
               '`F.linear` or '
               'oneDNN, whichever is faster) measured right after that row '
               '(column `GEMM GFLOP/s`; the rate drifts on a shared machine); '
@@ -23,7 +24,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
               'pose = 3 x forward - the embedding\'s input gradient.',
               '', '## GEMM rate of this machine', '']
     lines.append(_gemm_table(gemm))
-    lines += ceiling_markdown(records)
+    lines += ceiling_markdown(records, gemm_size(opts.smoke))
     lines += _throughput_section(records)
     lines += training_ceiling_markdown(records)
     lines += _ort_stream_loader_sections(records)
@@ -165,7 +166,8 @@ def training_ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
     return lines
 
 
-def ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
+def ceiling_markdown(records: List[Dict[str, Any]],
+                     gemm_n: int) -> List[str]:
     parts = [r for r in records if r['mode'] == 'part']
     ceiling = [r for r in records if r['mode'] == 'ceiling']
     if not parts or not ceiling:
@@ -188,7 +190,7 @@ def ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
          'unit'], rows))
     lines += ['', f"Ceiling: fp32 {c['ceiling_ms_per_pose_fp32']:.3f} ms per "
               f"pose = **{100 * c['efficiency']:.1f}%** of the best fp32 "
-              f"{gemm_size()}^3 GEMM rate ({c['gemm_gflops']:.1f} GFLOP/s, "
+              f"{gemm_n}^3 GEMM rate ({c['gemm_gflops']:.1f} GFLOP/s, "
               f"{c['macs_per_pose']:,} MACs per pose); bf16 "
               f"{c['ceiling_ms_per_pose_bf16']:.3f} ms per pose = "
               f"**x{c['bf16_speedup_ceiling']:.2f}** fp32's ceiling."]
@@ -197,9 +199,11 @@ def ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
 
 def plot(records: List[Dict[str, Any]], path: Path) -> None:
     """Efficiency per preset, mode and batch as grouped bars."""
+    # optional: without it the suite still writes its JSON and Markdown
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     rows = [r for r in records if r['efficiency'] is not None and
             r['mode'] != 'ceiling']
@@ -214,7 +218,6 @@ def plot(records: List[Dict[str, Any]], path: Path) -> None:
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels(labels, rotation=90, fontsize=6)
     ax.set_ylabel('% of best fp32 GEMM rate')
-    from matplotlib.patches import Patch
     ax.legend(handles=[Patch(color=c, label=m) for m, c in colors.items()],
               fontsize=7)
     threads = rows[0]['threads'] if rows else '?'

@@ -17,19 +17,23 @@ from benchmarks.model._shared import (
     timer_settings,
 )
 from benchmarks.model.gemm import GemmRate
+from benchmarks.options import RunOptions
+from models.pose.deploy import onnx as onnx_export
+from models.pose.infer.streaming import StreamingLifter
+from models.pose.nn.cpu.dropout import FastDropout
+from models.pose.nn.model import (
+    MLPGraphWJ,
+    inference_blocking,
+    preset_config,
+    training_blocking,
+)
 from models.pose.train.loss import loss_eq11
 from pyg_wj.utils import onednn_inference
 
 
 def inference_records(preset: str, batches: List[int], modes: List[str],
-                      threads: int, gemm: GemmRate,
-                      quick: bool) -> List[Dict[str, Any]]:
-    from models.pose.nn.model import (
-        MLPGraphWJ,
-        inference_blocking,
-        preset_config,
-    )
-
+                      gemm: GemmRate,
+                      opts: RunOptions) -> List[Dict[str, Any]]:
     cfg = preset_config(preset)
     macs = counting.analytic_macs_model(cfg)['total']
     records = []
@@ -62,9 +66,10 @@ def inference_records(preset: str, batches: List[int], modes: List[str],
             t0 = time.perf_counter()
             call()  # first call: compilation for torch.compile
             first = time.perf_counter() - t0
-            t = common.time_callable(call, threads,
-                                    **timer_settings(first, mode == 'compile',
-                                                quick))
+            t = common.time_callable(call, opts.threads,
+                                     **timer_settings(first,
+                                                      mode == 'compile',
+                                                      opts))
             gemm_gflops = gemm.measure()
             pps = batch / t.median
             eff = macs * 2 * pps / (gemm_gflops * 1e9)
@@ -76,7 +81,8 @@ def inference_records(preset: str, batches: List[int], modes: List[str],
                                          '(and recompilation for a new '
                                          'batch size)')
             records.append(record(name, preset, f'eval-{mode}', batch, pps,
-                                   eff, gemm_gflops, t, threads, **extra))
+                                   eff, gemm_gflops, t, opts.threads,
+                                   **extra))
             common.log(f'model:   {pps:,.0f} poses/s, efficiency '
                        f'{100 * eff:.1f}% ({t.short()})')
     return records
@@ -85,8 +91,6 @@ def inference_records(preset: str, batches: List[int], modes: List[str],
 def _use_torch_dropout(model: torch.nn.Module) -> None:
     """Swap every FastDropout of ``model`` for the ``nn.Dropout`` it
     replaced."""
-    from models.pose.nn.cpu.dropout import FastDropout
-
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, FastDropout):
@@ -94,15 +98,9 @@ def _use_torch_dropout(model: torch.nn.Module) -> None:
 
 
 def training_records(preset: str, batch: int, modes: List[str],
-                     threads: int, gemm: GemmRate, quick: bool,
+                     gemm: GemmRate, opts: RunOptions,
                      ceiling_poses_per_s: Optional[float] = None
                      ) -> List[Dict[str, Any]]:
-    from models.pose.nn.model import (
-        MLPGraphWJ,
-        preset_config,
-        training_blocking,
-    )
-
     cfg = preset_config(preset)
     macs = counting.analytic_train_macs_model(cfg)
     x, y = random_inputs(cfg, batch)
@@ -138,7 +136,8 @@ def training_records(preset: str, batch: int, modes: List[str],
         step()
         first = time.perf_counter() - t0
         t = common.time_callable(
-            step, threads, **timer_settings(first, mode == 'compile', quick))
+            step, opts.threads,
+            **timer_settings(first, mode == 'compile', opts))
         gemm_gflops = gemm.measure()
         pps = batch / t.median
         eff = macs * 2 * pps / (gemm_gflops * 1e9)
@@ -147,7 +146,7 @@ def training_records(preset: str, batch: int, modes: List[str],
             extra['share_of_parts_ceiling'] = pps / ceiling_poses_per_s
         records.append(record(
             name, preset, f'train-{mode}', batch, pps, eff, gemm_gflops, t,
-            threads, first_call_s=first, macs_per_pose=macs,
+            opts.threads, first_call_s=first, macs_per_pose=macs,
             **gemm.extra(macs, pps), **extra,
             note='forward + backward + AMSGrad step, loss eq. (11); MACs '
             'per pose = 3 x forward - embedding input gradient'))
@@ -159,27 +158,23 @@ def training_records(preset: str, batch: int, modes: List[str],
     return records
 
 
-def onnxruntime_records(preset: str, batches: List[int], threads: int,
-                        gemm: GemmRate, quick: bool,
-                        pytorch: List[Dict[str, Any]]
+def onnxruntime_records(preset: str, batches: List[int], gemm: GemmRate,
+                        opts: RunOptions, pytorch: List[Dict[str, Any]]
                         ) -> List[Dict[str, Any]]:
     """The model exported to ONNX and run by ONNX Runtime, each batch
     beside PyTorch's ``eval-fp32`` row of the same batch in ``pytorch``."""
-    from models.pose.deploy import onnx as onnx_export
-    from models.pose.nn.model import MLPGraphWJ, preset_config
-
     cfg = preset_config(preset)
     macs = counting.analytic_macs_model(cfg)['total']
     torch.manual_seed(0)
     model = MLPGraphWJ(cfg).eval()
     try:
         predictor = onnx_export.OnnxPredictor(
-            onnx_export.export_bytes(model), threads=threads)
+            onnx_export.export_bytes(model), threads=opts.threads)
     except onnx_export.MissingDependencyError as exc:
         common.log(f'model: onnxruntime not measured: {exc}')
         return [record(f'{preset} eval onnxruntime skipped', preset,
                         'eval-onnxruntime', None, None, None, None,
-                        threads=threads, note=f'skipped: {exc}')]
+                        threads=opts.threads, note=f'skipped: {exc}')]
     records = []
     for batch in batches:
         x, _ = random_inputs(cfg, batch)
@@ -188,8 +183,8 @@ def onnxruntime_records(preset: str, batches: List[int], threads: int,
         t0 = time.perf_counter()
         predictor(x)
         first = time.perf_counter() - t0
-        t = common.time_callable(lambda x=x: predictor(x), threads,
-                                 **timer_settings(first, False, quick))
+        t = common.time_callable(lambda x=x: predictor(x), opts.threads,
+                                 **timer_settings(first, False, opts))
         gemm_gflops = gemm.measure()
         pps = batch / t.median
         eff = macs * 2 * pps / (gemm_gflops * 1e9)
@@ -203,7 +198,8 @@ def onnxruntime_records(preset: str, batches: List[int], threads: int,
                      pps / torch_pps if torch_pps else None}
         extra.update(agreement_with_plain(model, lambda x=x: predictor(x), x))
         records.append(record(name, preset, 'eval-onnxruntime', batch, pps,
-                               eff, gemm_gflops, t, threads, **extra))
+                               eff, gemm_gflops, t, opts.threads,
+                               **extra))
         ratio = extra['ratio_to_pytorch_fp32']
         common.log(f'model:   {pps:,.0f} poses/s, efficiency '
                    f'{100 * eff:.1f}% ({t.short()})' +
@@ -211,38 +207,33 @@ def onnxruntime_records(preset: str, batches: List[int], threads: int,
     return records
 
 
-def streaming_records(preset: str, threads: int, gemm: 'GemmRate',
-                      quick: bool) -> List[Dict[str, Any]]:
+def streaming_records(preset: str, gemm: GemmRate,
+                      opts: RunOptions) -> List[Dict[str, Any]]:
     """Per-frame latency of
     :class:`models.pose.infer.streaming.StreamingLifter`
     (what a live application feels): p50 and p99 over a stream of
     frames, each push one batch-1 forward pass plus the lifter's work; with
     the PyTorch model and with the same model in ONNX Runtime."""
-    from models.pose.deploy import onnx as onnx_export
-    from models.pose.nn.model import MLPGraphWJ, preset_config
-
     cfg = preset_config(preset)
     torch.manual_seed(0)
     model = MLPGraphWJ(cfg).eval()
-    records = [_stream_record(preset, 'stream-fp32', model, cfg, threads,
-                              gemm, quick)]
+    records = [_stream_record(preset, 'stream-fp32', model, cfg, gemm,
+                              opts)]
     try:
         predictor = onnx_export.OnnxPredictor(
-            onnx_export.export_bytes(model), threads=threads)
+            onnx_export.export_bytes(model), threads=opts.threads)
     except onnx_export.MissingDependencyError as exc:
         common.log(f'model: onnxruntime stream not measured: {exc}')
         return records
     records.append(_stream_record(preset, 'stream-onnxruntime', predictor,
-                                  cfg, threads, gemm, quick))
+                                  cfg, gemm, opts))
     return records
 
 
-def _stream_record(preset: str, mode: str, model, cfg, threads: int,
-                   gemm: 'GemmRate', quick: bool) -> Dict[str, Any]:
-    from models.pose.infer.streaming import StreamingLifter
-
+def _stream_record(preset: str, mode: str, model, cfg, gemm: GemmRate,
+                   opts: RunOptions) -> Dict[str, Any]:
     macs = counting.analytic_macs_model(cfg)['total']
-    frames = 30 if common.smoke() else (200 if quick else 1000)
+    frames = 30 if opts.smoke else (200 if opts.quick else 1000)
     rng = np.random.default_rng(0)
     stream = rng.uniform(300, 700, (frames + 20, cfg.joints, 2))
     lifter = StreamingLifter(model, cfg.frames, (1000, 1000))
@@ -262,7 +253,7 @@ def _stream_record(preset: str, mode: str, model, cfg, threads: int,
                f'{1e3 * p99:.2f} ms per frame ({frames} frames)')
     return record(f'{preset} {mode} lookahead {lifter.lookahead}',
                    preset, mode, 1, pps, eff, gemm_gflops,
-                   threads=threads, median_ms=1e3 * p50,
+                   threads=opts.threads, median_ms=1e3 * p50,
                    iqr_ms=1e3 * float(np.quantile(lat, 0.75) -
                                       np.quantile(lat, 0.25)),
                    samples=frames, latency_p50_ms=1e3 * p50,

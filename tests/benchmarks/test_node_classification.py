@@ -2,11 +2,12 @@
 import json
 
 from benchmarks import node_classification as nc
+from benchmarks.options import RunOptions
 
 
 def test_tiny_run_writes_records(tmp_path, monkeypatch):
     monkeypatch.setitem(nc.QUICK, 'epochs', 5)
-    records = nc.run(tmp_path, quick=True, threads=1,
+    records = nc.run(RunOptions(quick=True, threads=1, out=tmp_path),
                      models=['WJConv (default)', 'GCNConv', 'MLP'])
     assert {r['graph'] for r in records} == {'karate', 'iris'}
     for r in records:

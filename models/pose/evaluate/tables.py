@@ -1,38 +1,13 @@
 """Result tables: the per-action results as Markdown or as aligned text
-for a terminal, and the generic Markdown table the benchmarks' reports use.
-"""
+for a terminal."""
 import math
-from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Sequence, Tuple
+
+from models.common.markdown import markdown_table
 
 #: Table columns: (key in a results dict, column title).
 RESULT_COLUMNS = (('mpjpe', 'MPJPE'), ('p_mpjpe', 'P-MPJPE'),
                   ('n_mpjpe', 'N-MPJPE'))
-
-
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
-                   align: Optional[str] = None) -> str:
-    """A GitHub-flavoured Markdown table; ``None`` prints as ``-``.
-
-    Args:
-        headers: the column titles.
-        rows: the cells of every row (any values; ``|`` is escaped).
-        align: one letter per column, ``'l'`` (the default) or ``'r'``
-            (right-aligned, for numbers).
-
-    Returns:
-        The table's lines, without a final newline.
-    """
-    def cell(v: Any) -> str:
-        if v is None:
-            return '-'
-        return str(v).replace('|', '\\|')
-
-    align = align or 'l' * len(headers)
-    rule = ('---:' if a == 'r' else '---' for a in align)
-    lines = ['| ' + ' | '.join(headers) + ' |', '|' + '|'.join(rule) + '|']
-    for row in rows:
-        lines.append('| ' + ' | '.join(cell(v) for v in row) + ' |')
-    return '\n'.join(lines)
 
 
 def _cell(value: Any) -> str:

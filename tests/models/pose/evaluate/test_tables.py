@@ -34,8 +34,3 @@ def test_tables_missing_metric_pooled_line_and_bad_input():
     with pytest.raises(ValueError, match="'per_action'"):
         T.format_results_table({'Walking': {'mpjpe': 1.0}})
 
-
-def test_markdown_table():
-    text = T.markdown_table(['a', 'b'], [[1, None], ['x|y', 2]])
-    assert text.splitlines() == ['| a | b |', '|---|---|', '| 1 | - |',
-                                 '| x\\|y | 2 |']
