@@ -7,7 +7,7 @@ The file (see ``docs/deploy.rst``):
   exact GELU becomes ``Erf`` arithmetic);
 * **input** :data:`INPUT_NAME`: float32 ``[batch, frames, joints, 2]``,
   the 2D keypoints of ``frames`` consecutive frames normalised as the
-  model's input (:func:`models.pose.infer.lift.normalize_keypoints`);
+  model's input (:func:`models.pose.data.windows.normalize_keypoints`);
 * **output** :data:`OUTPUT_NAME`: float32 ``[batch, joints, 3]``, the
   centre frame's root-relative 3D pose in metres (camera frame);
 * the **batch axis is dynamic**, ``frames`` and ``joints`` are fixed by the

@@ -30,7 +30,7 @@ from models.pose.evaluate.tables import (
     format_results_markdown,
     format_results_table,
 )
-from models.pose.infer.lift import predict_root_relative
+from models.pose.nn.predict import predict_root_relative
 
 MM = 1000.0  # the data are in metres, the protocols in millimetres
 CPU = torch.device('cpu')
