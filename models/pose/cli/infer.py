@@ -28,27 +28,28 @@ from torch import nn
 
 from models.common.files import atomic_write
 from models.pose.data.skeleton import get_skeleton, select_joints
+from models.pose.deploy.predictor import predictor_for
 from models.pose.infer.keypoints import (
     ORDERS,
     load_keypoints,
     plausibility_warnings,
 )
 from models.pose.infer.lift import infer_poses
+from models.pose.nn.checkpoint import load_for_inference
 
 
 def load_model(path: Any, device: str = 'cpu') -> Tuple[nn.Module,
                                                          Dict[str, Any]]:
-    """``(model in eval mode, config)`` from a checkpoint. Imported late so
-    that this module (and its tests) need not build the real model."""
-    from models.pose.nn.checkpoint import load_for_inference
+    """``(model in eval mode, config)`` from a checkpoint (the tests put a
+    stand-in model here)."""
     return load_for_inference(path, map_location=device)
 
 
 def _plots():
     """The plotting module, imported only when figures are asked for:
-    matplotlib is an optional dependency (the ``pose`` extra), and every
-    ``python -m models.pose`` command imports this module."""
-    try:
+    matplotlib is an optional dependency (the ``pose`` extra), and ``infer``
+    runs without it when no still or animation is asked for."""
+    try:  # lazy: matplotlib is optional
         from models.pose.viz import plots
     except ImportError as err:
         raise ValueError(f"--stills and --animation need matplotlib "
@@ -163,7 +164,6 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         print(f'warning: {args.input}: {message}', file=sys.stderr)
     model, config = load_model(args.checkpoint, device)
     if getattr(args, 'onnx', None) is not None:
-        from models.pose.deploy.onnx import predictor_for
         model = predictor_for(args.onnx, config)
     frames = _config_int(config, 'frames', args.checkpoint)
     joints = _config_int(config, 'joints', args.checkpoint)

@@ -11,7 +11,6 @@ projections (source ``gt``) and the same with noise shaped like a 2D
 detector's errors (source ``noisy``, see :func:`detector_noise`). Test clips
 are held out entirely: no frame of their motion is seen in training.
 """
-import argparse
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Set
@@ -175,17 +174,3 @@ def ensure_demo(path: Optional[Path] = None) -> Path:
             print(f'Rebuilding the demo set: {err}', flush=True)
     prepare_demo(path)
     return path
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--out', type=Path, default=None,
-                        help='output .npz (default: data/prepared/demo.npz '
-                        'or $PYG_WJ_DATA_DIR/demo.npz)')
-    parser.add_argument('--noise-px', type=float, default=2.0,
-                        help="std of the pixel jitter of the 'noisy' source "
-                        "(scaled per joint; plus 1%% outliers)")
-    parser.add_argument('--seed', type=int, default=0)
-
-
-def run(args: argparse.Namespace) -> None:
-    prepare_demo(args.out, args.noise_px, args.seed)

@@ -8,7 +8,6 @@ TS1-TS4 were filmed at 2048 x 2048, TS5-TS6 at 1920 x 1080. The 3D data
 exist only in the camera frame, so the camera is stored as ``R = I``,
 ``t = 0``; intrinsics are not used (the 2D keypoints are given).
 """
-import argparse
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -101,16 +100,3 @@ def prepare_3dhp(path: Path, out: Path,
     save_prepared(out, data)
     print(f'Wrote {out}: {len(sequences)} sequences, {len(p2):,} frames')
     return data
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--data', type=Path, required=True,
-                        help='3DHP test npz with pose2d / pose3d')
-    parser.add_argument('--out', type=Path,
-                        default=Path('data/prepared/3dhp.npz'))
-    parser.add_argument('--image-size', type=int, nargs=2, default=None,
-                        metavar=('W', 'H'))
-
-
-def run(args: argparse.Namespace) -> None:
-    prepare_3dhp(args.data, args.out, args.image_size)

@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from models.pose.__main__ import main
-from models.pose.deploy import onnx as ex
+from models.pose.deploy.contract import (
+    INPUT_NAME,
+    OPSET,
+    OUTPUT_NAME,
+    PARITY_TOLERANCE,
+    MissingDependencyError,
+)
+from models.pose.deploy.export import export_bytes, parity
+from models.pose.deploy.predictor import OnnxPredictor, predictor_for
 from models.pose.nn.checkpoint import save_checkpoint
 from models.pose.nn.model import MLPGraphWJ, preset_config
 from pyg_wj.utils import onednn_inference_available
@@ -35,17 +43,17 @@ def _model(seed=0, **overrides) -> MLPGraphWJ:
 @pytest.fixture(scope='module')
 def exported():
     """Each variant exported once: ``{name: (model, onnx bytes)}``."""
-    return {name: (m, ex.export_bytes(m)) for name, m in
+    return {name: (m, export_bytes(m)) for name, m in
             ((n, _model(**kw)) for n, kw in VARIANTS.items())}
 
 
 @pytest.mark.parametrize('name', sorted(VARIANTS))
 def test_parity_with_pytorch(exported, name):
     model, data = exported[name]
-    check = ex.parity(model, ex.OnnxPredictor(data, threads=1),
+    check = parity(model, OnnxPredictor(data, threads=1),
                       batches=(1, 3, 70))
     assert check['ok'], check
-    assert check['relative'] <= ex.PARITY_TOLERANCE
+    assert check['relative'] <= PARITY_TOLERANCE
     assert check['output_scale'] > 0.1  # a real output, not zeros
 
 
@@ -53,13 +61,13 @@ def test_dynamic_batch_and_names(exported):
     import onnx
     model, data = exported['wj']
     proto = onnx.load_from_string(data)
-    assert proto.opset_import[0].version == ex.OPSET
+    assert proto.opset_import[0].version == OPSET
     (inp, ) = proto.graph.input
     (out, ) = proto.graph.output
-    assert inp.name == ex.INPUT_NAME and out.name == ex.OUTPUT_NAME
+    assert inp.name == INPUT_NAME and out.name == OUTPUT_NAME
     dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
     assert dims == ['batch', 3, 17, 2]
-    predictor = ex.OnnxPredictor(data, threads=1)
+    predictor = OnnxPredictor(data, threads=1)
     assert predictor.config == model.config
     for batch in (1, 2, 129):
         x = torch.rand(batch, 3, 17, 2)
@@ -78,7 +86,7 @@ def test_plain_path_traced_and_settings_restored(exported):
     before = (MLPGraphWJ.inference_batch_block,
               JointMixing.inference_chunk_rows, onednn_inference_available(),
               torch.is_grad_enabled())
-    ex.export_bytes(_model())
+    export_bytes(_model())
     assert (MLPGraphWJ.inference_batch_block,
             JointMixing.inference_chunk_rows, onednn_inference_available(),
             torch.is_grad_enabled()) == before
@@ -86,7 +94,7 @@ def test_plain_path_traced_and_settings_restored(exported):
 
 
 def test_predictor_rejects_wrong_shape(exported):
-    predictor = ex.OnnxPredictor(exported['wj'][1], threads=1)
+    predictor = OnnxPredictor(exported['wj'][1], threads=1)
     with pytest.raises(ValueError, match=r'\[batch, 3, 17, 2\]'):
         predictor(torch.zeros(2, 1, 17, 2))
     with pytest.raises(ValueError, match='no training mode'):
@@ -98,9 +106,9 @@ def test_predictor_drops_into_infer_poses(exported):
     model, data = exported['wj']
     kp = np.random.default_rng(0).uniform(100, 900, (40, 17, 2))
     ref = infer_poses(model, kp, (1000, 1000), frames=3, batch_size=16)
-    got = infer_poses(ex.OnnxPredictor(data, threads=1), kp, (1000, 1000),
+    got = infer_poses(OnnxPredictor(data, threads=1), kp, (1000, 1000),
                       frames=3, batch_size=16)
-    assert np.abs(got - ref).max() <= ex.PARITY_TOLERANCE * \
+    assert np.abs(got - ref).max() <= PARITY_TOLERANCE * \
         np.abs(ref).max()
 
 
@@ -117,9 +125,9 @@ def test_cli_export(tmp_path, capsys):
     assert main(['export', '--checkpoint', str(ckpt), '--out',
                  str(out)]) == 0
     text = capsys.readouterr().out
-    assert 'parity with PyTorch' in text and f'opset {ex.OPSET}' in text
+    assert 'parity with PyTorch' in text and f'opset {OPSET}' in text
     assert sorted(p.name for p in out.parent.iterdir()) == ['model.onnx']
-    predictor = ex.OnnxPredictor(out, threads=1)
+    predictor = OnnxPredictor(out, threads=1)
     assert predictor.config.variant == 'gcn'
 
 
@@ -143,11 +151,11 @@ def test_missing_extra_named(tmp_path, capsys, monkeypatch, module):
     err = capsys.readouterr().err
     assert f"'{module}'" in err and 'pip install -e ".[onnx]"' in err
     assert not out.exists()
-    with pytest.raises(ex.MissingDependencyError, match=r'\.\[onnx\]'):
+    with pytest.raises(MissingDependencyError, match=r'\.\[onnx\]'):
         if module == 'onnx':
-            ex.export_bytes(_model())
+            export_bytes(_model())
         else:
-            ex.OnnxPredictor(b'')
+            OnnxPredictor(b'')
 
 
 def test_evaluate_and_infer_through_onnxruntime(tmp_path, prepared_file):
@@ -190,4 +198,4 @@ def test_onnx_file_of_another_model_is_refused(tmp_path, exported):
     other.write_bytes(exported['wj'][1])
     config = dict(preset_config('tiny').to_dict(), frames=9)
     with pytest.raises(ValueError, match='9 frames'):
-        ex.predictor_for(other, config)
+        predictor_for(other, config)
