@@ -220,8 +220,10 @@ def _save_pictures(out_dir: Path, windows, inputs: np.ndarray,
                    mean_mpjpe: float) -> None:
     """A typical and the worst test pose, the error per joint and, beside a
     training log, the training curves."""
-    # matplotlib is optional (the 'pose' extra): only pictures need it
-    from models.pose.viz import plots
+    # lazy: matplotlib is optional (the 'pose' extra), and only pictures
+    # need it (evaluate --no-pictures runs without)
+    from models.pose.viz.curves import save_training_curves
+    from models.pose.viz.stills import save_error_per_joint, save_pose_figure
 
     errors = metrics.mpjpe(pred * MM, target * MM)
     worst = int(np.argmax(errors))
@@ -229,21 +231,21 @@ def _save_pictures(out_dir: Path, windows, inputs: np.ndarray,
     centre = windows.frames // 2
     skeleton = windows.skeleton
     for name, i in (('typical', typical), ('worst', worst)):
-        plots.save_pose_figure(
+        save_pose_figure(
             out_dir / f'pose_{name}.png', inputs[i, centre], pred[i],
             gt_3d=target[i], skeleton=skeleton,
             input_units='normalised',
             title=f'{name} test pose: MPJPE {errors[i]:.1f} mm')
     per_joint_poses = np.linalg.norm(pred - target, axis=-1) * MM
     per_joint = per_joint_poses.mean(0)
-    plots.save_error_per_joint(
+    save_error_per_joint(
         out_dir / 'error_per_joint.png', per_joint, skeleton,
         title=f'error per joint, mean over all {len(per_joint_poses)} '
               f'test poses\n(the headline MPJPE, '
               f'{mean_mpjpe:.1f} mm, is the mean over actions)')
     if (out_dir / 'log.csv').exists():
-        plots.save_training_curves(out_dir / 'training_curves.png',
-                                   out_dir / 'log.csv')
+        save_training_curves(out_dir / 'training_curves.png',
+                             out_dir / 'log.csv')
     print(f'Wrote {out_dir / "metrics.json"}, metrics.md and pictures '
           f'pose_typical.png, pose_worst.png, error_per_joint.png',
           flush=True)
