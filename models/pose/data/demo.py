@@ -1,4 +1,5 @@
-"""``prepare-demo``: the built-in demo set, made of REAL recorded motion.
+"""The built-in demo set, made of REAL recorded motion (the command line is
+:mod:`models.pose.cli.prepare_demo`, ``prepare-demo``).
 
 Human3.6M cannot ship, so the demo uses motion-capture clips that install
 offline with a package (see :mod:`models.pose.data.deepmimic` for which,
@@ -17,6 +18,7 @@ from typing import Dict, List, Optional, Set
 
 import numpy as np
 
+from models.pose.data import deepmimic as demo_source
 from models.pose.data.camera import (
     Camera,
     load_h36m_cameras,
@@ -119,8 +121,6 @@ def _provenance(source_info: Dict, sequences: List[Dict],
 def prepare_demo(out: Optional[Path] = None, noise_px: float = 2.0,
                  seed: int = 0) -> PreparedPoses:
     """Build the demo file from the installed motion-capture package."""
-    from models.pose.data import deepmimic as demo_source
-
     out = Path(out) if out else default_path()
     clips = demo_source.load_clips()
     test_names = set(demo_source.TEST_CLIPS)

@@ -1,4 +1,5 @@
-"""``prepare-h36m``: Human3.6M from the VideoPose3D files into our format.
+"""Human3.6M from the VideoPose3D files into our format (the command line
+is :mod:`models.pose.cli.prepare_h36m`, ``prepare-h36m``).
 
 Inputs are the files most lifting projects start from: ``data_3d_h36m.npz``
 (``positions_3d``: subject -> action -> ``[F, 32, 3]`` world metres) and any

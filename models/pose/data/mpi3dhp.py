@@ -1,4 +1,5 @@
-"""``prepare-3dhp``: the MPI-INF-3DHP test set as used by lifting papers.
+"""The MPI-INF-3DHP test set as used by lifting papers (the command line is
+:mod:`models.pose.cli.prepare_3dhp`, ``prepare-3dhp``).
 
 Input: an ``.npz`` with ``pose2d`` ``[F, 17, 2]`` (pixels) and ``pose3d``
 ``[F, 17, 3]`` (millimetres, camera frame), both in the Human3.6M 17-joint
