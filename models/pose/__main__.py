@@ -14,28 +14,58 @@ import importlib
 import os
 import signal
 import sys
+from typing import Optional, Sequence
 
 from torch.distributed import DistError
 
 from models.common.allocator import keep_freed_memory
 from models.common.files import os_error_message
-from models.pose.train.loop import NonFiniteLossError
+from models.pose.train.errors import NonFiniteLossError
 
+#: command -> (module, help). Only the chosen command's module is imported,
+#: so ``--help`` and every command start without loading the others; each
+#: module has ``add_arguments(parser)`` and ``run(args)``.
 COMMANDS = {
-    'train': ('models.pose.train.loop', 'train a model (DDP under torchrun)'),
-    'evaluate': ('models.pose.evaluate.scoring',
+    'train': ('models.pose.cli.train', 'train a model (DDP under torchrun)'),
+    'evaluate': ('models.pose.cli.evaluate',
                  'MPJPE / P-MPJPE / N-MPJPE per action, PCK and AUC'),
     'infer': ('models.pose.cli.infer', '3D poses from a file of 2D keypoints'),
-    'prepare-h36m': ('models.pose.data.h36m',
+    'prepare-h36m': ('models.pose.cli.prepare_h36m',
                      'convert VideoPose3D Human3.6M files'),
-    'prepare-3dhp': ('models.pose.data.mpi3dhp',
+    'prepare-3dhp': ('models.pose.cli.prepare_3dhp',
                      'convert the MPI-INF-3DHP test npz'),
-    'prepare-demo': ('models.pose.data.demo',
+    'prepare-demo': ('models.pose.cli.prepare_demo',
                      'build the built-in real mocap demo set'),
     'params': ('models.pose.cli.params', 'parameter counts of every preset'),
-    'export': ('models.pose.deploy.onnx',
+    'export': ('models.pose.cli.export',
                'ONNX file of a checkpoint, checked with ONNX Runtime'),
 }
+
+
+def _chosen_command(argv: Sequence[str]) -> Optional[str]:
+    """The command named in ``argv``: its first argument that is not an
+    option (the top-level parser has no option taking a value)."""
+    for arg in argv:
+        if not arg.startswith('-'):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """Every command with its help; the options of the one ``argv`` names,
+    whose module alone is imported."""
+    parser = argparse.ArgumentParser(
+        prog='python -m models.pose',
+        description='MLP-GraphWJ 3D human pose lifting')
+    sub = parser.add_subparsers(dest='command', required=True)
+    chosen = _chosen_command(argv)
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(p)
+            p.set_defaults(run=module.run)
+    return parser
 
 
 def _is_peer_failure(err: Exception) -> bool:
@@ -52,16 +82,8 @@ def _is_peer_failure(err: Exception) -> bool:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog='python -m models.pose',
-        description='MLP-GraphWJ 3D human pose lifting')
-    sub = parser.add_subparsers(dest='command', required=True)
-    for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(p)
-        p.set_defaults(run=module.run)
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     keep_freed_memory()  # reuse activation buffers instead of page faults
     try:
         result = args.run(args)

@@ -16,10 +16,12 @@ Output ``.npz`` (written atomically):
 ffmpeg) of the whole sequence.
 """
 import argparse
+import importlib
 import io
 import math
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Dict, Tuple
 
 import numpy as np
@@ -28,32 +30,32 @@ from torch import nn
 
 from models.common.files import atomic_write
 from models.pose.data.skeleton import get_skeleton, select_joints
+from models.pose.deploy.predictor import predictor_for
 from models.pose.infer.keypoints import (
     ORDERS,
     load_keypoints,
     plausibility_warnings,
 )
 from models.pose.infer.lift import infer_poses
+from models.pose.nn.checkpoint import load_for_inference
 
 
 def load_model(path: Any, device: str = 'cpu') -> Tuple[nn.Module,
                                                          Dict[str, Any]]:
-    """``(model in eval mode, config)`` from a checkpoint. Imported late so
-    that this module (and its tests) need not build the real model."""
-    from models.pose.nn.checkpoint import load_for_inference
+    """``(model in eval mode, config)`` from a checkpoint (the tests put a
+    stand-in model here)."""
     return load_for_inference(path, map_location=device)
 
 
-def _plots():
-    """The plotting module, imported only when figures are asked for:
-    matplotlib is an optional dependency (the ``pose`` extra), and every
-    ``python -m models.pose`` command imports this module."""
-    try:
-        from models.pose.viz import plots
+def _viz(name: str) -> ModuleType:
+    """``models.pose.viz.<name>``, imported only when figures are asked for:
+    matplotlib is an optional dependency (the ``pose`` extra), and ``infer``
+    runs without it when no still or animation is asked for."""
+    try:  # lazy: matplotlib is optional
+        return importlib.import_module(f'models.pose.viz.{name}')
     except ImportError as err:
         raise ValueError(f"--stills and --animation need matplotlib "
                          f"({err}); pip install -e '.[pose]'") from None
-    return plots
 
 
 def _device(name: str) -> str:
@@ -101,7 +103,7 @@ def _check_outputs(args: argparse.Namespace) -> Path:
     if not (math.isfinite(args.fps) and args.fps > 0):
         raise ValueError(f"--fps must be a positive number, got {args.fps}")
     if args.animation is not None:
-        _plots().check_animation_path(args.animation)
+        _viz('animation').check_animation_path(args.animation)
     return output
 
 
@@ -163,7 +165,6 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         print(f'warning: {args.input}: {message}', file=sys.stderr)
     model, config = load_model(args.checkpoint, device)
     if getattr(args, 'onnx', None) is not None:
-        from models.pose.deploy.onnx import predictor_for
         model = predictor_for(args.onnx, config)
     frames = _config_int(config, 'frames', args.checkpoint)
     joints = _config_int(config, 'joints', args.checkpoint)
@@ -176,18 +177,17 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         poses_3d=poses, keypoints_2d=keypoints.astype(np.float32),
         image_size=np.asarray(data.image_size, dtype=np.float32),
         joint_names=np.asarray(skeleton.names)))
-    plots = _plots() if args.stills or args.animation else None
     stills = []
     for frame in (_still_frames(len(poses), args.stills)
                   if args.stills else []):
         still = output.with_name(f'{output.stem}_frame{frame:05d}.png')
-        stills.append(plots.save_pose_figure(
+        stills.append(_viz('stills').save_pose_figure(
             still, keypoints[frame], poses[frame], skeleton=skeleton,
             image_size=data.image_size,
             title=f'{Path(args.input).name}: frame {frame}'))
     animation = None
     if args.animation is not None:
-        animation = plots.save_pose_animation(
+        animation = _viz('animation').save_pose_animation(
             args.animation, keypoints, poses, fps=args.fps,
             skeleton=skeleton, image_size=data.image_size,
             title=Path(args.input).name)

@@ -1,4 +1,5 @@
-"""``prepare-demo``: the built-in demo set, made of REAL recorded motion.
+"""The built-in demo set, made of REAL recorded motion (the command line is
+:mod:`models.pose.cli.prepare_demo`, ``prepare-demo``).
 
 Human3.6M cannot ship, so the demo uses motion-capture clips that install
 offline with a package (see :mod:`models.pose.data.deepmimic` for which,
@@ -11,13 +12,13 @@ projections (source ``gt``) and the same with noise shaped like a 2D
 detector's errors (source ``noisy``, see :func:`detector_noise`). Test clips
 are held out entirely: no frame of their motion is seen in training.
 """
-import argparse
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
 import numpy as np
 
+from models.pose.data import deepmimic as demo_source
 from models.pose.data.camera import (
     Camera,
     load_h36m_cameras,
@@ -120,8 +121,6 @@ def _provenance(source_info: Dict, sequences: List[Dict],
 def prepare_demo(out: Optional[Path] = None, noise_px: float = 2.0,
                  seed: int = 0) -> PreparedPoses:
     """Build the demo file from the installed motion-capture package."""
-    from models.pose.data import deepmimic as demo_source
-
     out = Path(out) if out else default_path()
     clips = demo_source.load_clips()
     test_names = set(demo_source.TEST_CLIPS)
@@ -175,17 +174,3 @@ def ensure_demo(path: Optional[Path] = None) -> Path:
             print(f'Rebuilding the demo set: {err}', flush=True)
     prepare_demo(path)
     return path
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--out', type=Path, default=None,
-                        help='output .npz (default: data/prepared/demo.npz '
-                        'or $PYG_WJ_DATA_DIR/demo.npz)')
-    parser.add_argument('--noise-px', type=float, default=2.0,
-                        help="std of the pixel jitter of the 'noisy' source "
-                        "(scaled per joint; plus 1%% outliers)")
-    parser.add_argument('--seed', type=int, default=0)
-
-
-def run(args: argparse.Namespace) -> None:
-    prepare_demo(args.out, args.noise_px, args.seed)

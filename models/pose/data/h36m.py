@@ -1,4 +1,5 @@
-"""``prepare-h36m``: Human3.6M from the VideoPose3D files into our format.
+"""Human3.6M from the VideoPose3D files into our format (the command line
+is :mod:`models.pose.cli.prepare_h36m`, ``prepare-h36m``).
 
 Inputs are the files most lifting projects start from: ``data_3d_h36m.npz``
 (``positions_3d``: subject -> action -> ``[F, 32, 3]`` world metres) and any
@@ -7,7 +8,6 @@ number of ``data_2d_h36m_<source>.npz`` (``positions_2d``: subject -> action
 Both hold pickled dicts: this explicit step is the only place that unpickles,
 and it warns that the files must come from a trusted source.
 """
-import argparse
 import pickle
 import re
 import warnings
@@ -160,20 +160,3 @@ def prepare_h36m(path_3d: Path, paths_2d: Sequence[Path], out: Path,
     print(f'Wrote {out}: {len(sequences)} sequences, '
           f'{len(data.positions_3d):,} frames, 2D sources {sorted(sources)}')
     return data
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--data-3d', type=Path, required=True,
-                        help='data_3d_h36m.npz (VideoPose3D)')
-    parser.add_argument('--data-2d', type=Path, nargs='+', required=True,
-                        help='one or more data_2d_h36m_<source>.npz')
-    parser.add_argument('--out', type=Path,
-                        default=Path('data/prepared/h36m.npz'))
-    parser.add_argument('--cameras', type=Path, default=None,
-                        help='h36m_cameras.json (default: '
-                        '$PYG_WJ_H36M_CAMERAS, else the calibration '
-                        'shipped in models/pose/calibration)')
-
-
-def run(args: argparse.Namespace) -> None:
-    prepare_h36m(args.data_3d, args.data_2d, args.out, args.cameras)

@@ -15,7 +15,6 @@ from typing import (
     Optional,
     Sequence,
     Tuple,
-    Union,
 )
 
 import numpy as np
@@ -24,39 +23,7 @@ import torch
 from models.pose.data.camera import normalize_screen, world_to_camera
 from models.pose.data.format import PreparedPoses
 from models.pose.data.skeleton import Skeleton, get_skeleton, select_joints
-
-ArrayLike = Union[np.ndarray, torch.Tensor]
-
-
-def flip_poses(poses: ArrayLike, flip_permutation: Sequence[int]
-               ) -> ArrayLike:
-    """Horizontal flip of ``[..., J, C]`` poses (2D or 3D): negate x and swap
-    left and right joints. Applying it twice gives the input back."""
-    perm = list(flip_permutation)
-    out = poses[..., perm, :]
-    if isinstance(out, torch.Tensor):
-        out = out.clone()
-    else:
-        out = out.copy()
-    out[..., 0] = -out[..., 0]
-    return out
-
-
-def centred_window_indices(centres, frames: int, first, last) -> np.ndarray:
-    """Frame indices of the windows of ``frames`` frames centred on
-    ``centres``, edge-padded.
-
-    Row ``i`` lists ``centres[i] - T//2, ..., centres[i] + T - 1 - T//2``,
-    each clamped to ``[first, last]`` (the sequence's ends: clamping repeats
-    the edge frames). ``first`` and ``last`` are scalars or one bound per
-    centre; a scalar centre gives one row ``[T]``.
-
-    Returns:
-        ``[N, T]`` indices (``centres.shape + (T,)``).
-    """
-    offsets = np.arange(frames) - frames // 2
-    return np.clip(np.asarray(centres)[..., None] + offsets,
-                   np.asarray(first)[..., None], np.asarray(last)[..., None])
+from models.pose.data.windows import centred_window_indices, flip_poses
 
 
 def _check_window_arguments(data: PreparedPoses, frames: int, stride: int,

@@ -1,4 +1,5 @@
-"""``prepare-3dhp``: the MPI-INF-3DHP test set as used by lifting papers.
+"""The MPI-INF-3DHP test set as used by lifting papers (the command line is
+:mod:`models.pose.cli.prepare_3dhp`, ``prepare-3dhp``).
 
 Input: an ``.npz`` with ``pose2d`` ``[F, 17, 2]`` (pixels) and ``pose3d``
 ``[F, 17, 3]`` (millimetres, camera frame), both in the Human3.6M 17-joint
@@ -8,7 +9,6 @@ TS1-TS4 were filmed at 2048 x 2048, TS5-TS6 at 1920 x 1080. The 3D data
 exist only in the camera frame, so the camera is stored as ``R = I``,
 ``t = 0``; intrinsics are not used (the 2D keypoints are given).
 """
-import argparse
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -101,16 +101,3 @@ def prepare_3dhp(path: Path, out: Path,
     save_prepared(out, data)
     print(f'Wrote {out}: {len(sequences)} sequences, {len(p2):,} frames')
     return data
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--data', type=Path, required=True,
-                        help='3DHP test npz with pose2d / pose3d')
-    parser.add_argument('--out', type=Path,
-                        default=Path('data/prepared/3dhp.npz'))
-    parser.add_argument('--image-size', type=int, nargs=2, default=None,
-                        metavar=('W', 'H'))
-
-
-def run(args: argparse.Namespace) -> None:
-    prepare_3dhp(args.data, args.out, args.image_size)

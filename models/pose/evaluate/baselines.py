@@ -16,7 +16,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from models.pose.data.loader import PoseWindows, flip_poses
+from models.pose.data.loader import PoseWindows
+from models.pose.data.windows import flip_poses
 
 #: At most this many training windows are used for a fit (evenly spaced);
 #: a linear map of 34 inputs does not need Human3.6M's 1.5 M.

@@ -1,5 +1,6 @@
-"""Evaluation:
-``python -m models.pose evaluate --checkpoint runs/demo/best.pt``.
+"""Evaluation of a checkpoint on the held-out subjects (the command line is
+:mod:`models.pose.cli.evaluate`:
+``python -m models.pose evaluate --checkpoint runs/demo/best.pt``).
 
 Protocols of the field: MPJPE (#1), P-MPJPE (#2, similarity Procrustes) and
 N-MPJPE (scale only), in millimetres, averaged per action and then over
@@ -10,7 +11,6 @@ Every evaluation also scores two baselines fitted on the same training split
 (:mod:`models.pose.evaluate.baselines`: the training mean pose and a
 linear 2D -> 3D map), so the model's numbers never stand alone.
 """
-import argparse
 import json
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -24,13 +24,18 @@ from models.common.files import (
     ensure_directory,
     write_text_atomic,
 )
+from models.pose.data.format import load_prepared
+from models.pose.data.loader import PoseWindows
+from models.pose.deploy.predictor import predictor_for
 from models.pose.evaluate import metrics
+from models.pose.evaluate.baselines import LinearLift, fit_baselines
 from models.pose.evaluate.per_action import per_action_results
 from models.pose.evaluate.tables import (
     format_results_markdown,
     format_results_table,
 )
-from models.pose.infer.lift import predict_root_relative
+from models.pose.nn.checkpoint import load_for_inference
+from models.pose.nn.predict import predict_root_relative
 
 MM = 1000.0  # the data are in metres, the protocols in millimetres
 CPU = torch.device('cpu')
@@ -107,9 +112,6 @@ def baseline_results(data, windows, joints: int, source: str,
     (the training subjects without their validation tail), scored on
     ``windows`` like the model, whose ``model_average`` they are compared
     with."""
-    from models.pose.data.loader import PoseWindows
-    from models.pose.evaluate.baselines import LinearLift, fit_baselines
-
     train_windows = PoseWindows(data, joints=joints, frames=1, source=source,
                                 subjects=data.train_subjects,
                                 portion=(0.0, 1.0 - val_fraction))
@@ -132,7 +134,6 @@ def format_baselines(results: Dict[str, Any]) -> str:
     actions) and MPJPE relative to the linear baseline."""
     rows = [('model', results['average'])]
     rows += list(results['baselines']['methods'].items())
-    from models.pose.evaluate.baselines import LinearLift
     linear = results['baselines']['methods'][LinearLift.name]['mpjpe']
     width = max(len(name) for name, _ in rows)
     lines = [f"{'method'.ljust(width)}  MPJPE (mm)  P-MPJPE (mm)  "
@@ -156,9 +157,6 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     training subjects without the last ``val_fraction`` of every sequence
     (the split the model was trained on). ``onnx`` runs that exported file
     with ONNX Runtime instead of the checkpoint's PyTorch weights."""
-    from models.pose.data.format import load_prepared
-    from models.pose.data.loader import PoseWindows
-
     out_dir = Path(out_dir)
     problem = directory_problem(out_dir)  # before the model runs, not after
     if problem:
@@ -195,14 +193,11 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
 def _load_model(checkpoint: Path, onnx: Optional[Path], bf16: bool):
     """``(model, config)``: the checkpoint's PyTorch model, or the exported
     ``onnx`` file run by ONNX Runtime with the checkpoint's config."""
-    from models.pose.nn.checkpoint import load_for_inference
-
     model, config = load_for_inference(checkpoint)
     if onnx is not None:
         if bf16:
             raise ValueError('--bf16 does not apply to --onnx (ONNX Runtime '
                              'runs the exported file in fp32)')
-        from models.pose.deploy.onnx import predictor_for
         model = predictor_for(onnx, config)
     return model, config
 
@@ -225,7 +220,10 @@ def _save_pictures(out_dir: Path, windows, inputs: np.ndarray,
                    mean_mpjpe: float) -> None:
     """A typical and the worst test pose, the error per joint and, beside a
     training log, the training curves."""
-    from models.pose.viz import plots
+    # lazy: matplotlib is optional (the 'pose' extra), and only pictures
+    # need it (evaluate --no-pictures runs without)
+    from models.pose.viz.curves import save_training_curves
+    from models.pose.viz.stills import save_error_per_joint, save_pose_figure
 
     errors = metrics.mpjpe(pred * MM, target * MM)
     worst = int(np.argmax(errors))
@@ -233,56 +231,21 @@ def _save_pictures(out_dir: Path, windows, inputs: np.ndarray,
     centre = windows.frames // 2
     skeleton = windows.skeleton
     for name, i in (('typical', typical), ('worst', worst)):
-        plots.save_pose_figure(
+        save_pose_figure(
             out_dir / f'pose_{name}.png', inputs[i, centre], pred[i],
             gt_3d=target[i], skeleton=skeleton,
             input_units='normalised',
             title=f'{name} test pose: MPJPE {errors[i]:.1f} mm')
     per_joint_poses = np.linalg.norm(pred - target, axis=-1) * MM
     per_joint = per_joint_poses.mean(0)
-    plots.save_error_per_joint(
+    save_error_per_joint(
         out_dir / 'error_per_joint.png', per_joint, skeleton,
         title=f'error per joint, mean over all {len(per_joint_poses)} '
               f'test poses\n(the headline MPJPE, '
               f'{mean_mpjpe:.1f} mm, is the mean over actions)')
     if (out_dir / 'log.csv').exists():
-        plots.save_training_curves(out_dir / 'training_curves.png',
-                                   out_dir / 'log.csv')
+        save_training_curves(out_dir / 'training_curves.png',
+                             out_dir / 'log.csv')
     print(f'Wrote {out_dir / "metrics.json"}, metrics.md and pictures '
           f'pose_typical.png, pose_worst.png, error_per_joint.png',
           flush=True)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--checkpoint', type=Path, required=True)
-    parser.add_argument('--data', type=Path, default=None,
-                        help='prepared .npz (default: the built-in demo)')
-    parser.add_argument('--source', default=None,
-                        help="2D source (default: the one it was trained on)")
-    parser.add_argument('--out', type=Path, default=None,
-                        help='output directory (default: the checkpoint\'s)')
-    parser.add_argument('--no-flip-test', action='store_true')
-    parser.add_argument('--no-pictures', action='store_true')
-    parser.add_argument('--stride', type=int, default=1)
-    parser.add_argument('--bf16', action='store_true',
-                        help='run the model under bfloat16 autocast')
-    parser.add_argument('--onnx', type=Path, default=None, metavar='FILE',
-                        help='run this exported model (python -m models.pose'
-                        ' export) with ONNX Runtime instead of the '
-                        "checkpoint's PyTorch weights")
-
-
-def run(args: argparse.Namespace) -> Dict[str, Any]:
-    from models.pose.data.demo import ensure_demo
-    from models.pose.nn.checkpoint import load_checkpoint
-
-    state = load_checkpoint(args.checkpoint)
-    train_config = state.get('train_config', {})
-    source: Optional[str] = args.source or train_config.get('source', 'gt')
-    return evaluate_checkpoint(
-        args.checkpoint, args.data or ensure_demo(),
-        args.out or Path(args.checkpoint).parent, source=source,
-        flip_test=not args.no_flip_test, pictures=not args.no_pictures,
-        stride=args.stride, bf16=args.bf16,
-        val_fraction=float(train_config.get('val_fraction', 0.0)),
-        onnx=args.onnx)

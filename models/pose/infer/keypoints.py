@@ -46,6 +46,7 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 
 from models.pose.data.skeleton import COCO_NAMES, JOINT_NAMES_17, coco_to_h36m
+from models.pose.data.windows import check_image_size
 
 ORDERS = ('h36m', 'coco')
 _JOINT_NAMES = {'h36m': JOINT_NAMES_17, 'coco': COCO_NAMES}
@@ -59,23 +60,6 @@ class Keypoints2D:
     order: str  # the order of the file, before mapping
     source: str
 
-
-
-def check_image_size(value: Any, source: str) -> Tuple[float, float]:
-    """``(w, h)`` as two finite positive floats, or a ValueError naming
-    ``source`` (where the value came from)."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        arr = None
-    has_bool = isinstance(value, (list, tuple)) and \
-        any(isinstance(v, bool) for v in value)
-    if arr is None or has_bool or arr.shape != (2,) \
-            or not np.isfinite(arr).all() or (arr <= 0).any():
-        shown = value.tolist() if isinstance(value, np.ndarray) else value
-        raise ValueError(f"{source}: image size must be two positive "
-                         f"numbers [w, h] in pixels, got {shown!r}")
-    return float(arr[0]), float(arr[1])
 
 
 def _joint_count_error(path: Path, joints: int, order: str,

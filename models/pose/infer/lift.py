@@ -1,47 +1,28 @@
 """Lifting a 2D keypoint sequence to 3D poses with a trained model.
 
 Processing: pixels are normalised as ``x / w * 2 - [1, h / w]`` (the
-training convention); every frame gets the window of the model's ``T``
-frames centred on it, the sequence's first and last frames repeated to
-fill windows at its ends; the model runs in eval mode, batched, under
-``torch.no_grad``.
+training convention, :func:`models.pose.data.windows.normalize_keypoints`);
+every frame gets the window of the model's ``T`` frames centred on it, the
+sequence's first and last frames repeated to fill windows at its ends; the
+model runs in eval mode, batched, under ``torch.no_grad``.
 
-The batched forward pass (:func:`predict_root_relative`) is shared with the
+The batched forward pass
+(:func:`models.pose.nn.predict.predict_root_relative`) is shared with the
 evaluation (:func:`models.pose.evaluate.scoring.predict_windows`);
 reading keypoint files is :mod:`models.pose.infer.keypoints`, the command line
 :mod:`models.pose.cli.infer`.
 """
-from typing import Iterable, List, Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from models.pose.data.camera import normalize_screen
-from models.pose.data.loader import centred_window_indices, flip_poses
-from models.pose.infer.keypoints import check_image_size
-
-
-def normalize_keypoints(keypoints_px: np.ndarray,
-                        image_size: Sequence[float]) -> np.ndarray:
-    """Pixels to the training range: ``x / w * 2 - [1, h / w]``.
-
-    x spans [-1, 1] and y keeps the aspect ratio ([-h/w, h/w]), so one
-    scale factor serves both axes and the pose's proportions survive.
-
-    Args:
-        keypoints_px: ``[..., J, 2]`` pixels.
-        image_size: ``(w, h)`` pixels.
-
-    Returns:
-        ``[..., J, 2]`` float32.
-    """
-    w, h = check_image_size(image_size, 'image_size')
-    kp = np.asarray(keypoints_px, dtype=np.float64)
-    if kp.ndim < 2 or kp.shape[-1] != 2:
-        raise ValueError(f"'keypoints_px' must have shape [..., J, 2], got "
-                         f"{kp.shape}")
-    return normalize_screen(kp, w, h).astype(np.float32)
+from models.pose.data.windows import (
+    centred_window_indices,
+    normalize_keypoints,
+)
+from models.pose.nn.predict import predict_root_relative
 
 
 def window_indices(num_frames: int, frames: int) -> np.ndarray:
@@ -73,66 +54,13 @@ def _model_device(model: nn.Module) -> torch.device:
     return torch.device('cpu')
 
 
-@torch.no_grad()
-def predict_root_relative(model: nn.Module, batches: Iterable,
-                          device: torch.device,
-                          flip_permutation: Optional[Sequence[int]] = None,
-                          bf16: bool = False) -> List[torch.Tensor]:
-    """The model's poses for batches of windows, root-relative.
-
-    The model is switched to eval mode for the call (dropout off, BatchNorm
-    on its running statistics) and back to its previous mode afterwards.
-
-    Args:
-        model: maps float32 ``[B, T, J, 2]`` normalized 2D windows to
-            ``[B, J, 3]`` poses (the centre frame's).
-        batches: ``[B, T, J, 2]`` arrays or tensors, moved to ``device``.
-        device: where the model runs.
-        flip_permutation: if given, every prediction is averaged with the
-            un-flipped prediction of the horizontally flipped input (flip
-            test-time augmentation, :func:`~models.pose.data.loader.flip_poses`
-            with this left/right permutation).
-        bf16: run under bfloat16 autocast.
-
-    Returns:
-        One float32 CPU tensor ``[B, J, 3]`` per batch, the root joint at
-        exactly zero (the model's root output is near zero, not zero).
-    """
-    was_training = model.training
-    model.eval()
-    outputs = []
-    try:
-        for batch in batches:
-            batch = torch.as_tensor(batch, device=device)
-            with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-                pred = model(batch).float()
-                _check_output(pred, batch)
-                if flip_permutation is not None:
-                    flipped = model(flip_poses(batch, flip_permutation))
-                    pred = 0.5 * (pred + flip_poses(flipped.float(),
-                                                    flip_permutation))
-            outputs.append((pred - pred[:, :1]).cpu())
-    finally:
-        model.train(was_training)
-    return outputs
-
-
-def _check_output(pred: torch.Tensor, batch: torch.Tensor) -> None:
-    expected = (batch.shape[0], batch.shape[2], 3)
-    if tuple(pred.shape) != expected:
-        raise ValueError(
-            f"the model returned shape {tuple(pred.shape)} for input "
-            f"{tuple(batch.shape)}; expected {expected}: does its "
-            f"'frames'/'joints' config match?")
-
-
 def infer_poses(model: nn.Module, keypoints_px: np.ndarray,
                 image_size: Sequence[float], frames: int,
                 batch_size: int = 256) -> np.ndarray:
     """3D pose of every frame of a 2D keypoint sequence.
 
     The model runs in eval mode for the call, then returns to its previous
-    mode (:func:`predict_root_relative`).
+    mode (:func:`~models.pose.nn.predict.predict_root_relative`).
 
     Args:
         model: maps float32 ``[B, T, J, 2]`` normalised 2D windows to

@@ -23,8 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.pose.data.loader import centred_window_indices
-from models.pose.infer.lift import normalize_keypoints
+from models.pose.data.windows import (
+    centred_window_indices,
+    normalize_keypoints,
+)
 
 
 class StreamingLifter:

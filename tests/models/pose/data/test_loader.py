@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.pose.data.loader import PoseWindows, flip_poses
-from models.pose.data.skeleton import H36M_16, H36M_17
+from models.pose.data.loader import PoseWindows
 
 
 def test_windows_edge_padding_and_targets(prepared):
@@ -37,21 +36,6 @@ def test_windows_stride_subjects_and_16_joints(prepared):
         PoseWindows(prepared, subjects=['S7'])
     with pytest.raises(ValueError, match="2D source 'cpn'"):
         PoseWindows(prepared, source='cpn')
-
-
-@pytest.mark.parametrize('skeleton', [H36M_17, H36M_16])
-def test_flip_is_its_own_inverse_and_swaps_sides(skeleton):
-    j = skeleton.num_joints
-    poses = torch.randn(4, 3, j, 3)
-    flipped = flip_poses(poses, skeleton.flip_permutation)
-    torch.testing.assert_close(flip_poses(flipped, skeleton.flip_permutation),
-                               poses)
-    for left, right in zip(skeleton.left, skeleton.right):
-        torch.testing.assert_close(flipped[..., left, 1:],
-                                   poses[..., right, 1:])
-        torch.testing.assert_close(flipped[..., left, 0],
-                                   -poses[..., right, 0])
-    assert 'left_hip' in skeleton.names[skeleton.left[0]]
 
 
 def test_ddp_shards_cover_the_global_batch(prepared):

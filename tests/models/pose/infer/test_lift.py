@@ -3,15 +3,9 @@ import pytest
 import torch
 from torch import nn
 
+from models.pose.data.windows import normalize_keypoints
 from models.pose.infer import lift as infer
 from tests.models.pose._infer_helpers import CentreModel, H, W, fake_kp
-
-
-def test_normalize_keypoints_hand_values():
-    kp = np.array([[[0, 0], [W, H], [W / 2, H / 2]]])
-    out = infer.normalize_keypoints(kp, (W, H))
-    np.testing.assert_allclose(out[0], [[-1, -0.5], [1, 0.5], [0, 0]])
-    assert out.dtype == np.float32
 
 
 def test_window_indices_edge_padding():
@@ -31,7 +25,7 @@ def test_infer_poses_windows_batches_and_mode():
     model = CentreModel().train()
     poses = infer.infer_poses(model, kp, (W, H), frames=3, batch_size=2)
     assert poses.shape == (7, 17, 3) and poses.dtype == np.float32
-    norm = infer.normalize_keypoints(kp, (W, H))
+    norm = normalize_keypoints(kp, (W, H))
     # the output is made root-relative: joint 0 at exactly zero
     np.testing.assert_allclose(poses[..., :2], norm - norm[:, :1], atol=1e-6)
     # z: mean x over frames (f-1, f, f+1), edge frames repeated

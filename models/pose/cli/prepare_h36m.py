@@ -1,0 +1,23 @@
+"""``python -m models.pose prepare-h36m``: the VideoPose3D Human3.6M files
+in this project's prepared format (:mod:`models.pose.data.h36m`)."""
+import argparse
+from pathlib import Path
+
+from models.pose.data.h36m import prepare_h36m
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--data-3d', type=Path, required=True,
+                        help='data_3d_h36m.npz (VideoPose3D)')
+    parser.add_argument('--data-2d', type=Path, nargs='+', required=True,
+                        help='one or more data_2d_h36m_<source>.npz')
+    parser.add_argument('--out', type=Path,
+                        default=Path('data/prepared/h36m.npz'))
+    parser.add_argument('--cameras', type=Path, default=None,
+                        help='h36m_cameras.json (default: '
+                        '$PYG_WJ_H36M_CAMERAS, else the calibration '
+                        'shipped in models/pose/calibration)')
+
+
+def run(args: argparse.Namespace) -> None:
+    prepare_h36m(args.data_3d, args.data_2d, args.out, args.cameras)

@@ -1,0 +1,73 @@
+"""ONNX export: parity with PyTorch for every variant, the file's names,
+opset and dynamic batch, and the plain eager path traced."""
+
+import pytest
+import torch
+
+from models.pose.deploy.contract import (
+    INPUT_NAME,
+    OPSET,
+    OUTPUT_NAME,
+    PARITY_TOLERANCE,
+)
+from models.pose.deploy.export import export_bytes, parity
+from models.pose.deploy.predictor import OnnxPredictor
+from models.pose.nn.model import MLPGraphWJ
+from pyg_wj.utils import onednn_inference_available
+from tests.models.pose.deploy._onnx_models import (
+    VARIANTS,
+    tiny_model,
+)
+
+
+@pytest.fixture(scope='module')
+def exported():
+    """Each variant exported once: ``{name: (model, onnx bytes)}``."""
+    return {name: (m, export_bytes(m)) for name, m in
+            ((n, tiny_model(**kw)) for n, kw in VARIANTS.items())}
+
+
+@pytest.mark.parametrize('name', sorted(VARIANTS))
+def test_parity_with_pytorch(exported, name):
+    model, data = exported[name]
+    check = parity(model, OnnxPredictor(data, threads=1),
+                      batches=(1, 3, 70))
+    assert check['ok'], check
+    assert check['relative'] <= PARITY_TOLERANCE
+    assert check['output_scale'] > 0.1  # a real output, not zeros
+
+
+def test_dynamic_batch_and_names(exported):
+    import onnx
+    model, data = exported['wj']
+    proto = onnx.load_from_string(data)
+    assert proto.opset_import[0].version == OPSET
+    (inp, ) = proto.graph.input
+    (out, ) = proto.graph.output
+    assert inp.name == INPUT_NAME and out.name == OUTPUT_NAME
+    dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
+    assert dims == ['batch', 3, 17, 2]
+    predictor = OnnxPredictor(data, threads=1)
+    assert predictor.config == model.config
+    for batch in (1, 2, 129):
+        x = torch.rand(batch, 3, 17, 2)
+        assert tuple(predictor(x).shape) == (batch, 17, 3)
+
+
+def test_plain_path_traced_and_settings_restored(exported):
+    """Only standard ONNX operators (no oneDNN or other custom op), and the
+    process's inference settings come back after the export."""
+    import onnx
+
+    from models.pose.nn.model import JointMixing
+    _, data = exported['wj']
+    domains = {n.domain for n in onnx.load_from_string(data).graph.node}
+    assert domains <= {'', 'ai.onnx'}
+    before = (MLPGraphWJ.inference_batch_block,
+              JointMixing.inference_chunk_rows, onednn_inference_available(),
+              torch.is_grad_enabled())
+    export_bytes(tiny_model())
+    assert (MLPGraphWJ.inference_batch_block,
+            JointMixing.inference_chunk_rows, onednn_inference_available(),
+            torch.is_grad_enabled()) == before
+    assert before[0] > 0 and before[1] > 0
