@@ -21,7 +21,7 @@ def _packages_in_tree():
 
 
 def _packages_in_map(text: str):
-    found = set(re.findall(r'``((?:pyg_wj|models|benchmarks)/[\w/]*/)``',
+    found = set(re.findall(r'``((?:pyg_wj|models|benchmarks)/(?:\w+/)*)``',
                            text))
     return {path for path in found
             if not path.startswith(('tests/', 'docs/'))}

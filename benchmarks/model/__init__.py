@@ -26,7 +26,7 @@ rate of the machine.
   memory traffic, thin GEMMs and framework overhead are what lower it.
 * The data loader (``models.pose.data.loader.PoseWindows``) is measured
   beside the training step.
-* ONNX Runtime: the same model exported by :mod:`models.pose.deploy.onnx` and
+* ONNX Runtime: the same model exported by :mod:`models.pose.deploy.export` and
   run by ``onnxruntime`` (CPU, the same thread count) at batch 1 (latency)
   and the throughput batch, beside PyTorch's fp32 rows of the same run
   (``ratio_to_pytorch_fp32``); skipped, with the extra to install named,

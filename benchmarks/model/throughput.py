@@ -18,7 +18,9 @@ from benchmarks.model._shared import (
 )
 from benchmarks.model.gemm import GemmRate
 from benchmarks.options import RunOptions
-from models.pose.deploy import onnx as onnx_export
+from models.pose.deploy.contract import OPSET, MissingDependencyError
+from models.pose.deploy.export import export_bytes
+from models.pose.deploy.predictor import OnnxPredictor
 from models.pose.infer.streaming import StreamingLifter
 from models.pose.nn.cpu.dropout import FastDropout
 from models.pose.nn.model import (
@@ -168,9 +170,9 @@ def onnxruntime_records(preset: str, batches: List[int], gemm: GemmRate,
     torch.manual_seed(0)
     model = MLPGraphWJ(cfg).eval()
     try:
-        predictor = onnx_export.OnnxPredictor(
-            onnx_export.export_bytes(model), threads=opts.threads)
-    except onnx_export.MissingDependencyError as exc:
+        predictor = OnnxPredictor(
+            export_bytes(model), threads=opts.threads)
+    except MissingDependencyError as exc:
         common.log(f'model: onnxruntime not measured: {exc}')
         return [record(f'{preset} eval onnxruntime skipped', preset,
                         'eval-onnxruntime', None, None, None, None,
@@ -193,7 +195,7 @@ def onnxruntime_records(preset: str, batches: List[int], gemm: GemmRate,
                           r['preset'] == preset and r['batch'] == batch),
                          None)
         extra = {'first_call_s': first, 'macs_per_pose': macs,
-                 **gemm.extra(macs, pps), 'opset': onnx_export.OPSET,
+                 **gemm.extra(macs, pps), 'opset': OPSET,
                  'ratio_to_pytorch_fp32':
                      pps / torch_pps if torch_pps else None}
         extra.update(agreement_with_plain(model, lambda x=x: predictor(x), x))
@@ -220,9 +222,9 @@ def streaming_records(preset: str, gemm: GemmRate,
     records = [_stream_record(preset, 'stream-fp32', model, cfg, gemm,
                               opts)]
     try:
-        predictor = onnx_export.OnnxPredictor(
-            onnx_export.export_bytes(model), threads=opts.threads)
-    except onnx_export.MissingDependencyError as exc:
+        predictor = OnnxPredictor(
+            export_bytes(model), threads=opts.threads)
+    except MissingDependencyError as exc:
         common.log(f'model: onnxruntime stream not measured: {exc}')
         return records
     records.append(_stream_record(preset, 'stream-onnxruntime', predictor,
