@@ -146,3 +146,14 @@ def to_h36m(keypoints: np.ndarray, confidence: np.ndarray, layout: str,
     if joints != 17:
         raise ValueError(f"'joints' must be 17 or 16, got {joints!r}")
     return mapped, mapped_conf
+
+
+def formula(layout: str, joint: str) -> str:
+    """The table entry as text, e.g. ``'0.5 left_hip + 0.5 right_hip'``
+    (``docs/data_formats.rst`` prints these; a test keeps them equal)."""
+    terms = TABLES[check_layout(layout)][joint].items()
+    if len(terms) == 1 and next(iter(terms))[1] == 1.0:
+        return next(iter(terms))[0]
+    text = ' '.join(f"{'-' if w < 0 else '+'} {abs(w):g} {name}"
+                    for name, w in terms)
+    return text[2:] if text.startswith('+ ') else text
