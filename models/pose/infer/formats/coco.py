@@ -103,6 +103,7 @@ def read_coco_annotations(path: Path) -> Detections:
             not isinstance(doc.get('annotations'), list):
         raise DetectionFileError(path, '', 'no images or no annotations',
                                  "{'images': [...], 'annotations': [...]}")
+    size = _one_size(images, path)
     ids, people, layout = person_entries(doc['annotations'], path,
                                          ('coco',))
     # v is a flag: 1 (hidden) and 2 (visible) are both labelled positions
@@ -115,7 +116,7 @@ def read_coco_annotations(path: Path) -> Detections:
                    key=lambda i: (str(type(i)), i))
     frames = tuple(tuple(by_id.get(i, ())) for i in order)
     return Detections(frames, layout, str(path), 'coco-annotations', 0.5,
-                      _one_size(images, path), frame_ids=tuple(order))
+                      size, frame_ids=tuple(order))
 
 
 def _image_id(image: Any, path: Path, n: int) -> Any:

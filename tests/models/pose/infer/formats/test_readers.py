@@ -308,3 +308,77 @@ def test_pickled_project_npz_is_refused(tmp_path):
     with pytest.raises(DetectionFileError, match='allow_pickle=False'):
         read_detections(path)
     assert pickle  # the module builds the pickled fixtures above
+
+
+def _alpha(keypoints, **extra):
+    return [{'image_id': '3.jpg', 'category_id': 1, 'keypoints': keypoints,
+             'score': 1.0, 'box': [0, 0, 1, 1], **extra}]
+
+
+def _mm(keypoints):
+    return {'instance_info': [{'frame_id': 2, 'instances': [
+        {'keypoints': keypoints, 'keypoint_scores': [0.9] * 17}]}]}
+
+
+@pytest.mark.parametrize('name, doc, message, place', [
+    ('a.json', _alpha(_flat(17), idx='abc'), "track id 'idx'",
+     "detection 0 (image_id '3.jpg')"),
+    ('a.json', _alpha(_flat(18)), r'18 joints.*halpe26 \(26 joints\)',
+     'detection 0'),
+    ('m.json', _mm([[float('inf'), 0]] + [[1, 2]] * 16), 'finite pixels',
+     "frame_id 2, instance 0, joint 0 (nose)"),
+    ('m.json', _mm([[BIG, 0]] + [[1, 2]] * 16), 'too large for a float',
+     'frame_id 2, instance 0'),
+    ('m.json', _mm([[1, 2, 3]] * 17), r'\[\[x, y\], \.\.\.\]',
+     'frame_id 2, instance 0'),
+    ('p.json', {'image_size': [10, 10], 'keypoints': [[[1e7, 1]] * 17]},
+     'finite pixels', 'frame 0, joint 0 (pelvis)'),
+    ('p.json', {'image_size': [10, 10], 'keypoints': [[[1, 1, 1, 1]] * 17]},
+     r"shape \[1, 17, 4\] for order 'h36m'", "'keypoints'"),
+    ('p.json', {'image_size': [0, 10], 'keypoints': [[[1, 1]] * 17]},
+     'two positive numbers', "'image_size'"),
+    ('p.json', {'order': 'body21', 'keypoints': [[[1, 1]] * 17]},
+     "one of \\['body25'", "'order'"),
+    ('p.json', {'fps': -3, 'keypoints': [[[1, 1]] * 17]},
+     r'a frame rate in \(0, 10000\]', "'fps'"),
+    ('c.json', {'images': [{'id': 1, 'width': 640, 'height': 480},
+                           {'id': 2, 'width': 320, 'height': 240}],
+                'annotations': []}, 'one image size', 'images'),
+])
+def test_bad_files_name_the_place_and_the_problem(tmp_path, name, doc,
+                                                  message, place):
+    path = _write(tmp_path / name, doc)
+    with pytest.raises(DetectionFileError, match=message) as err:
+        read_detections(path)
+    assert str(err.value).startswith(f'{path}: {place}')
+
+
+def test_openpose_integer_overflow_names_the_frame_file(tmp_path):
+    folder = tmp_path / 'op'
+    folder.mkdir()
+    bad = folder / 'v_000000000003_keypoints.json'
+    bad.write_text('{"people": [{"pose_keypoints_2d": [%d%s]}]}'
+                   % (BIG, ', 1' * 74))
+    with pytest.raises(DetectionFileError, match='too large') as err:
+        read_detections(folder)
+    assert str(err.value).startswith(f'{bad}: person 0')
+
+
+def test_videopose3d_with_a_wrong_shape(tmp_path):
+    path = tmp_path / 'data_2d_custom_x.npz'
+    np.savez(path, positions_2d=np.array({'v': {'custom': [np.zeros(
+        (3, 25, 2))]}}, dtype=object), metadata=np.array({}, dtype=object))
+    with pytest.warns(UserWarning), \
+            pytest.raises(DetectionFileError, match=r'shape \[3, 25, 2\]'):
+        read_detections(path)
+
+
+@pytest.mark.parametrize('make, error, message', [
+    (lambda p: p / 'missing.json', FileNotFoundError, 'does not exist'),
+    (lambda p: p, DetectionFileError, 'without \\*_keypoints.json'),
+    (lambda p: _write(p / 'k.txt', {}), DetectionFileError, 'suffix .txt'),
+])
+def test_detect_format_refuses_what_no_reader_takes(tmp_path, make, error,
+                                                    message):
+    with pytest.raises(error, match=message):
+        detect_format(make(tmp_path))
