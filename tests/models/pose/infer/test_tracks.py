@@ -106,3 +106,15 @@ def test_map_to_h36m_uses_the_layout_table():
     assert det.layout == 'h36m'
     assert map_to_h36m(_det([[coco]], 'coco'), 16).frames[0][0] \
         .keypoints.shape == (16, 2)
+
+
+@pytest.mark.parametrize('dx, same', [
+    (10.0, True),   # the boxes overlap: IoU
+    (40.0, True),   # a thin box that moved off itself: close centres
+    (400.0, False),  # a jump across the image: somebody else
+])
+def test_tracker_links_by_overlap_or_near_centres(dx, same):
+    # a 20 x 90 px box of joints; its second-frame copy moved by dx
+    kp = np.stack([np.arange(17) % 2 * 20.0, np.linspace(0, 90, 17)], -1)
+    frames = [[Person(kp, np.ones(17))], [Person(kp + [dx, 0], np.ones(17))]]
+    assert (len(build_tracks(_det(frames))) == 1) == same
