@@ -166,14 +166,20 @@ def flat_triplets(value: Any, source: Any, where: str,
 def frame_order(ids: Sequence[Any]) -> Tuple[Any, ...]:
     """Frame ids in video order. Integer ids (or names that end in a
     number, ``'000012.jpg'``) span ``min..max`` with no hole, so a frame
-    where nobody was detected keeps its place; other ids are sorted."""
+    where nobody was detected keeps its place; other ids are sorted.
+    Ids spread far wider than a video's frames (COCO's image ids of
+    unrelated photos) are sorted without filling the holes, which would
+    otherwise make millions of empty frames."""
     unique = sorted(set(ids), key=str)
     numbers_of = [_trailing_int(i) for i in unique]
     if unique and all(n is not None for n in numbers_of):
         by_number = dict(zip(numbers_of, unique))
         if len(by_number) == len(unique):
             lo, hi = min(by_number), max(by_number)
-            return tuple(by_number.get(n, n) for n in range(lo, hi + 1))
+            if hi - lo < 10 * len(unique) + 100:
+                return tuple(by_number.get(n, n)
+                             for n in range(lo, hi + 1))
+            return tuple(by_number[n] for n in sorted(by_number))
     return tuple(unique)
 
 

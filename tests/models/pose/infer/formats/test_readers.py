@@ -382,3 +382,14 @@ def test_detect_format_refuses_what_no_reader_takes(tmp_path, make, error,
                                                     message):
     with pytest.raises(error, match=message):
         detect_format(make(tmp_path))
+
+
+@pytest.mark.parametrize('ids, expected', [
+    ([3, 1], (1, 2, 3)),
+    (['10.jpg', '8.jpg'], ('8.jpg', 9, '10.jpg')),
+    (['b', 'a'], ('a', 'b')),
+    ([139, 581929, 397133], (139, 397133, 581929)),  # photos, no video
+])
+def test_frame_order(ids, expected):
+    from models.pose.infer.formats.common import frame_order
+    assert frame_order(ids) == expected
