@@ -88,15 +88,21 @@ def _box(person: Person, min_confidence: float) -> Optional[np.ndarray]:
     return np.concatenate([seen.min(0), seen.max(0)])
 
 
-def _match_score(a: np.ndarray, b: np.ndarray) -> tuple:
-    """``(IoU, centre distance / mean box diagonal)`` of two boxes."""
-    lo, hi = np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])
-    inter = np.prod(np.clip(hi - lo, 0, None))
-    union = np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter
-    diag = 0.5 * (np.hypot(*(a[2:] - a[:2])) + np.hypot(*(b[2:] - b[:2])))
-    dist = np.hypot(*((a[:2] + a[2:]) - (b[:2] + b[2:])) / 2)
-    return (float(inter / union) if union > 0 else 0.0,
-            -float(dist / max(diag, 1.0)))  # 1 px: a one-joint "box"
+def _match_scores(a: np.ndarray, b: np.ndarray) -> tuple:
+    """``(IoU, -centre distance / mean box diagonal)``, each ``[P, T]``,
+    of boxes ``a`` ``[P, 4]`` against boxes ``b`` ``[T, 4]``."""
+    a, b = a[:, None], b[None]
+    inter = np.prod(np.clip(np.minimum(a[..., 2:], b[..., 2:]) -
+                            np.maximum(a[..., :2], b[..., :2]), 0, None), -1)
+    size_a, size_b = a[..., 2:] - a[..., :2], b[..., 2:] - b[..., :2]
+    union = np.prod(size_a, -1) + np.prod(size_b, -1) - inter
+    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    diag = 0.5 * (np.hypot(*np.moveaxis(size_a, -1, 0)) +
+                  np.hypot(*np.moveaxis(size_b, -1, 0)))
+    centre = 0.5 * ((a[..., :2] + a[..., 2:]) - (b[..., :2] + b[..., 2:]))
+    # at least 1 px: a one-joint "box" has no diagonal
+    return iou, -np.hypot(*np.moveaxis(centre, -1, 0)) / np.maximum(diag,
+                                                                    1.0)
 
 
 def _greedy(previous: Dict[int, np.ndarray], boxes: List[np.ndarray],
@@ -104,14 +110,17 @@ def _greedy(previous: Dict[int, np.ndarray], boxes: List[np.ndarray],
     """person index -> track of the previous frame, best pairs first: a
     pair is accepted with IoU >= ``threshold``, or with centres closer
     than half a box diagonal (small or thin boxes barely overlap)."""
-    pairs = sorted(((_match_score(box, previous[t]), i, t)
-                    for i, box in enumerate(boxes) for t in previous),
-                   reverse=True)
+    if not boxes or not previous:
+        return {}
+    ids = list(previous)
+    iou, closeness = _match_scores(np.stack(boxes),
+                                   np.stack([previous[t] for t in ids]))
+    ok = (iou >= threshold) | (closeness > -0.5)
     taken: Dict[int, int] = {}
-    for (iou, closeness), i, t in pairs:
-        ok = iou >= threshold or closeness > -0.5
-        if ok and i not in taken and t not in taken.values():
-            taken[i] = t
+    for flat in np.lexsort((-closeness.ravel(), -iou.ravel())):
+        i, t = divmod(int(flat), len(ids))
+        if ok[i, t] and i not in taken and ids[t] not in taken.values():
+            taken[i] = ids[t]
     return taken
 
 
