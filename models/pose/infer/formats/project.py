@@ -1,0 +1,122 @@
+"""The project's own keypoint files, now with optional confidences.
+
+* ``.json``: ``{"image_size": [w, h], "order": ..., "fps": 30,
+  "keypoints": [F, J, C]}``;
+* ``.npz``: arrays ``keypoints`` ``[F, J, C]`` and optionally
+  ``image_size`` ``[2]``, ``order`` (a string) and ``fps``; read with
+  ``allow_pickle=False``.
+
+``C`` is 2 (x, y pixels; every joint confidence 1) or 3 (x, y,
+confidence in [0, 1]). ``order`` names a layout of
+:mod:`models.pose.infer.layouts` (``h36m``, the default, ``coco``,
+``coco18``, ``body25``, ``halpe26`` or ``mediapipe``). ``mediapipe``
+files hold MediaPipe Pose's 33 landmarks as the solution returns them:
+``x, y`` normalised to [0, 1] by the image width and height (so the image
+size is required), then ``visibility``; with ``C = 4`` the columns are
+``x, y, z, visibility`` and ``z`` is dropped. One person per file; a
+single frame ``[J, C]`` is ``F = 1``; NaN marks a missing joint.
+"""
+import zipfile
+from pathlib import Path
+from typing import Any, Optional, Sequence, Tuple
+
+import numpy as np
+
+from models.pose.infer.formats.common import (
+    DetectionFileError,
+    Detections,
+    Person,
+    check_fps,
+    check_size,
+    check_values,
+    load_json,
+    numbers,
+)
+from models.pose.infer.layouts import LAYOUT_NAMES, known_layouts
+
+#: MediaPipe's own drawing utilities skip landmarks with visibility < 0.5
+VISIBILITY_THRESHOLD = 0.5
+SCORE_THRESHOLD = 0.3
+
+
+def _read_npz(path: Path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            doc = {key: data[key] for key in data.files}
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise DetectionFileError(path, '', f'not a readable .npz ({err})',
+                                 'an archive written by np.savez') from None
+    except ValueError as err:
+        if 'allow_pickle' not in str(err):
+            raise
+        raise DetectionFileError(path, '', 'arrays of Python objects',
+                                 'plain numbers (allow_pickle=False)') \
+            from None
+    for key in ('order', 'fps', 'image_size'):
+        if key in doc and doc[key].dtype.kind in 'US':
+            doc[key] = str(doc[key])
+        elif key in doc:
+            doc[key] = doc[key].tolist()
+    return doc
+
+
+def _one(file_value: Any, given: Any, what: str, path: Path, same) -> Any:
+    """A value from the file or the caller, never two that differ."""
+    if file_value is not None and given is not None and \
+            not same(file_value, given):
+        raise DetectionFileError(path, what, f'the file says '
+                                 f'{file_value!r}, the caller {given!r}',
+                                 'one of them, or the same value')
+    return file_value if file_value is not None else given
+
+
+def _columns(kp: np.ndarray, path: Path, layout: str
+             ) -> Tuple[np.ndarray, np.ndarray]:
+    if kp.ndim == 2:
+        kp = kp[None]
+    joints = len(LAYOUT_NAMES[layout])
+    widths = (3, 4) if layout == 'mediapipe' else (2, 3)
+    if kp.ndim != 3 or kp.shape[0] == 0 or kp.shape[1] != joints or \
+            kp.shape[2] not in widths:
+        raise DetectionFileError(
+            path, "'keypoints'", f'shape {list(kp.shape)} for order '
+            f'{layout!r}', f'[F, {joints}, {" or ".join(map(str, widths))}]'
+            f' (layouts: {known_layouts()})')
+    if kp.shape[2] == 2:
+        return kp, np.where(np.isnan(kp).any(-1), 0.0, 1.0)
+    return kp[..., :2], kp[..., -1]
+
+
+def read_project(path: Path, order: Optional[str] = None,
+                 image_size: Optional[Sequence[float]] = None
+                 ) -> Detections:
+    doc = _read_npz(path) if path.suffix.lower() == '.npz' \
+        else load_json(path)
+    if not isinstance(doc, dict) or 'keypoints' not in doc:
+        raise DetectionFileError(path, '', f'{doc!r:.80}',
+                                 "an object with 'keypoints'")
+    layout = _one(doc.get('order'), order, "'order'", path,
+                  lambda a, b: a == b) or 'h36m'
+    if layout not in LAYOUT_NAMES:
+        raise DetectionFileError(path, "'order'", f'{layout!r}',
+                                 f'one of {sorted(LAYOUT_NAMES)}')
+    size = _one(check_size(doc.get('image_size'), path),
+                check_size(image_size, path, '--image-size'),
+                "'image_size'", path, np.allclose)
+    xy, conf = _columns(numbers(doc['keypoints'], path, "'keypoints'",
+                                "'keypoints'"), path, layout)
+    if layout == 'mediapipe':
+        if size is None:
+            raise DetectionFileError(path, "'image_size'", 'none given',
+                                     'the image size: MediaPipe landmarks '
+                                     'are normalised to [0, 1]')
+        xy = xy * np.asarray(size)
+    frames = tuple(
+        (Person(*check_values(xy[f], conf[f], path, f'frame {f}',
+                              LAYOUT_NAMES[layout])),)
+        for f in range(len(xy)))
+    threshold = VISIBILITY_THRESHOLD if layout == 'mediapipe' \
+        else SCORE_THRESHOLD
+    return Detections(frames, layout, str(path), 'project', threshold,
+                      size, check_fps(doc.get('fps'), path),
+                      tuple(range(len(frames))))
