@@ -1,9 +1,6 @@
 import fcntl
 import os
-import subprocess
-import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +14,6 @@ from models.common.files import (
     run_directory_holder,
     write_text_atomic,
 )
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_remove_stale_temporaries_only_takes_the_targets_leftovers(tmp_path):
@@ -129,30 +124,6 @@ def test_a_symlinked_lock_file_is_not_followed(tmp_path):
         with RunDirectoryLock(run):
             pass
     assert victim.read_text() == 'keep me'
-
-
-HOLDER = '''
-import sys
-from models.common.files import RunDirectoryLock
-with RunDirectoryLock(sys.argv[1]):
-    print('locked', flush=True)
-    sys.stdin.read()
-'''
-
-
-@pytest.fixture
-def held_run(tmp_path):
-    """A run directory that a child process holds locked until the end of
-    the test (it waits on its stdin, so nothing depends on timing)."""
-    run = tmp_path / 'run'
-    proc = subprocess.Popen(
-        [sys.executable, '-c', HOLDER, str(run)], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert proc.stdout.readline() == 'locked\n'
-    yield run, proc.pid
-    proc.stdin.close()
-    proc.wait(timeout=60)
 
 
 def test_run_directory_holder_names_the_other_process(held_run, tmp_path):
