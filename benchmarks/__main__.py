@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import List, Optional
 
 from benchmarks import SUITES
-from benchmarks.options import RunOptions
+from benchmarks.options import RunOptions, max_threads, threads_problem
 from models.common.allocator import keep_freed_memory
+from models.common.files import ensure_directory, os_error_message
+from models.common.outputs import check_output_directory
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--out', type=Path, default=Path('bench-results'),
                         help='output directory (default: bench-results)')
     parser.add_argument('--threads', type=int, default=0,
-                        help='torch intra-op threads (default: all logical '
-                        'CPUs); recorded in every output')
+                        help='torch intra-op threads, 1 to 4 x the logical '
+                        f'CPUs ({max_threads()} here; default 0: all '
+                        'logical CPUs); recorded in every output')
     return parser
 
 
@@ -57,10 +60,34 @@ def missing_extra(suites) -> Optional[str]:
     return None
 
 
+def argument_problem(args: argparse.Namespace) -> Optional[str]:
+    """One ``error:`` line for ``--threads`` or ``--out`` values no run can
+    use, or ``None``; checked before anything is imported or written."""
+    problem = threads_problem(args.threads)
+    if problem:
+        return f'error: {problem}'
+    try:
+        check_output_directory(args.out, argument='--out')
+    except OSError as err:  # a file in the way, no permission, a busy run
+        return f'error: {os_error_message(err)}'
+    return None
+
+
+def make_output_directory(out: Path) -> Optional[str]:
+    """``mkdir -p out``, or the ``error:`` line saying why not (the checks
+    passed, but the disk may be full or the parent gone meanwhile)."""
+    try:
+        ensure_directory(out, '--out')
+    except OSError as err:
+        return f'error: {os_error_message(err)}'
+    return None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     suites = SUITES if args.suite == 'all' else (args.suite, )
-    missing = missing_extra(suites)
+    missing = (argument_problem(args) or missing_extra(suites)
+               or make_output_directory(args.out))
     if missing:
         print(missing, file=sys.stderr)
         return 2
@@ -79,7 +106,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     common.log(f'benchmarks {", ".join(suites)}: {threads} torch thread(s), '
                f'{size} run, output in '
                f'{args.out}')
-    args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     for suite in suites:
         busy = common.other_cpu_users()

@@ -5,6 +5,15 @@ pictures) goes through :func:`atomic_write`: the bytes land in a temporary
 file in the target's directory, are flushed to disk, and only then replace
 the target. A crash, a kill or a full disk leaves either the old file or the
 new one, never a truncated mix.
+
+Symbolic links: :func:`atomic_write` refuses a target that is a symbolic
+link. ``os.replace`` would not follow it (the link itself would become a
+regular file), but a link at an output path was put there by someone
+else, and silently turning ``last.pt -> /data/last.pt`` into a local file
+is as surprising as writing through it. Links among the directories above
+the target are followed: they are how users put runs on another disk.
+:func:`models.common.outputs.check_output` checks the components inside a
+run directory, where a link would redirect the run's own files.
 """
 import errno
 import fcntl
@@ -67,15 +76,32 @@ def ensure_directory(path: PathLike, what: str = 'directory') -> Path:
     return path
 
 
+class OutputRefused(OSError):
+    """An output path the project will not write: a symbolic link, one of
+    the command's inputs, a file of another process's run directory. The
+    message is the whole story (no errno), so ``os_error_message`` prints
+    it as it is."""
+
+
 def atomic_write(path: PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; returns the path.
 
     Any OS failure (a file where a directory should be, no permission, a
     full disk) raises an :class:`OSError` whose message names ``path`` and
     the cause; the previous file at ``path``, if any, is left as it was.
+    A target that is a symbolic link raises :class:`OutputRefused` and is
+    left alone (see the module's note). Temporaries that killed writes of
+    the same target left behind are deleted first; a live writer's never
+    are, since every writer holds an ``flock`` on its temporary until the
+    rename (:func:`remove_stale_temporaries`).
     """
     path = Path(path)
     directory = path.parent  # Path('x').parent is Path('.')
+    if path.is_symlink():
+        raise OutputRefused(
+            f"cannot write {path}: it is a symbolic link (to "
+            f"{os.readlink(path)}); refusing to replace it: remove the link "
+            f"or write to the file it points to")
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {path}: it is a directory")
     _make_directory(directory, f"cannot write {path}",
@@ -84,6 +110,7 @@ def atomic_write(path: PathLike, data: bytes) -> Path:
         raise PermissionError(f"cannot write {path}: directory {directory} "
                               f"is not writable")
     try:
+        remove_stale_temporaries(path)
         _write_replace(path, directory, data)
     except OSError as err:
         if err.errno is None:
@@ -94,9 +121,33 @@ def atomic_write(path: PathLike, data: bytes) -> Path:
     return path
 
 
+def _locked_temporary(path: Path, directory: Path) -> Tuple[int, str]:
+    """A new temporary for ``path``, open and ``flock``-ed. A cleaner may
+    delete the file between its creation and the lock (it is not locked
+    yet, so it looks stale); then the name no longer names our file, and
+    we start again with a new one."""
+    while True:
+        fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX.format(path.name),
+                                   suffix=_TEMP_SUFFIX, dir=directory)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # ours alone: never blocks long
+        if _names_file(tmp, fd):
+            return fd, tmp
+        os.close(fd)
+
+
+def _names_file(name: str, fd: int) -> bool:
+    """Whether the directory entry ``name`` is still the open file ``fd``
+    (not deleted, not replaced)."""
+    try:
+        seen = os.lstat(name)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (seen.st_dev, seen.st_ino) == (mine.st_dev, mine.st_ino)
+
+
 def _write_replace(path: Path, directory: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX.format(path.name),
-                               suffix=_TEMP_SUFFIX, dir=directory)
+    fd, tmp = _locked_temporary(path, directory)
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -105,7 +156,9 @@ def _write_replace(path: Path, directory: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            # renamed while still locked: once the lock goes, the name is
+            # gone too, so no cleaner ever sees an unlocked live temporary
+            os.replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -117,14 +170,37 @@ def _write_replace(path: Path, directory: Path, data: bytes) -> None:
 def remove_stale_temporaries(path: PathLike) -> List[Path]:
     """Delete the temporary files that writes of ``path`` killed before
     their rename left behind (``path`` itself is always complete); returns
-    what was removed. Only for a file no other process is writing now."""
+    what was removed. A temporary whose writer is alive is skipped: the
+    writer holds an ``flock`` on it, and the kernel drops that lock when
+    the writer dies, however it dies."""
     path = Path(path)
     removed = []
     for stale in sorted(path.parent.glob(
             glob.escape(_TEMP_PREFIX.format(path.name)) + '*' + _TEMP_SUFFIX)):
-        stale.unlink(missing_ok=True)
-        removed.append(stale)
+        if _remove_if_unlocked(stale):
+            removed.append(stale)
     return removed
+
+
+def _remove_if_unlocked(stale: Path) -> bool:
+    try:
+        fd = os.open(stale, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:  # gone meanwhile, a link, unreadable: not ours to touch
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # a live writer holds it
+        os.close(fd)
+        return False
+    try:  # locked by us now: no writer can be using it
+        if not _names_file(str(stale), fd):
+            return False
+        stale.unlink()
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 class RunDirectoryBusy(OSError):
@@ -161,18 +237,23 @@ class RunDirectoryLock:
             return self
         lock_path = self.directory / LOCK_NAME
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+            # O_NOFOLLOW: a .lock linked elsewhere would have us truncate
+            # and overwrite whatever it points to
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
+                         0o666)
         except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise OutputRefused(
+                    f"{self.what} {self.directory}: {lock_path} is a "
+                    f"symbolic link; refusing to follow it: remove it") \
+                    from None
             raise type(err)(f"{self.what} {self.directory}: cannot create "
                             f"the lock file: {os_error_message(err)}") \
                 from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
-            try:
-                holder = os.read(fd, 64).decode(errors='replace').strip()
-            except OSError:
-                holder = ''
+            holder = _read_holder(fd)
             os.close(fd)
             if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise type(err)(f"{self.what} {self.directory}: cannot lock "
@@ -196,6 +277,45 @@ class RunDirectoryLock:
             del _HELD[self._key]
             os.close(fd)  # releases the flock
         self._key = None
+
+
+def _read_holder(fd: int) -> str:
+    """The PID a holder wrote into its lock file ('' if unreadable)."""
+    try:
+        return os.pread(fd, 64, 0).decode(errors='replace').strip()
+    except OSError:
+        return ''
+
+
+def run_directory_holder(directory: PathLike) -> Union[str, None]:
+    """The PID (as the lock file says it, ``'?'`` if it says nothing) of
+    another process holding :class:`RunDirectoryLock` on ``directory``, or
+    ``None`` if no other process holds it (this process's own lock does
+    not count).
+
+    The test is a non-blocking shared ``flock``: it fails while a holder
+    has its exclusive lock and leaves that lock alone. When nobody holds
+    it, the shared lock lives for the microseconds of this call; a run
+    starting in exactly that window is told the directory is busy and can
+    simply start again.
+    """
+    directory = Path(directory)
+    if str(directory.resolve()) in _HELD:
+        return None
+    try:
+        fd = os.open(directory / LOCK_NAME,
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:  # no lock file (or not one we would open): not held
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as err:
+        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return _read_holder(fd) or '?'
+        return None
+    finally:
+        os.close(fd)  # also drops our shared lock, if we got it
+    return None
 
 
 def write_text_atomic(path: PathLike, text: str) -> Path:

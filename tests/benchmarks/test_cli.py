@@ -10,6 +10,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -232,3 +233,44 @@ def test_missing_bench_extra_named(tmp_path, capsys, monkeypatch):
         assert err.count('\n') == 1 and 'fvcore' in err
         assert 'pip install -e ".[bench]"' in err
     assert not (tmp_path / 'b').exists()
+
+
+BAD_ARGUMENTS = [
+    ('--out naming a file', ['--out', '{file}'],
+     r'^error: --out .*a_file: .*a_file is an existing file, not a '
+     r'directory$'),
+    ('--out under a file', ['--out', '{file}/results'],
+     r'^error: --out .*a_file/results: .*a_file is a file, so '
+     r'.*a_file/results cannot be created under it$'),
+    ('--threads 100000', ['--threads', '100000'],
+     r'^error: --threads 100000: expected 0 \(all logical CPUs\) or 1 to '
+     r'\d+ \(4 x the \d+ logical CPUs of this machine\); give a --threads '
+     r'in that range$'),
+    ('--threads -1', ['--threads', '-1'], r'^error: --threads -1: expected'),
+]
+
+
+@pytest.mark.parametrize('name, extra, match', BAD_ARGUMENTS,
+                         ids=[c[0] for c in BAD_ARGUMENTS])
+def test_bad_arguments_give_one_line_and_exit_2(name, extra, match,
+                                                tmp_path, capsys):
+    """Refused before torch is imported or anything is written: one
+    ``error:`` line, exit code 2, the file in the way untouched."""
+    from benchmarks.__main__ import main
+    (tmp_path / 'a_file').write_text('keep')
+    argv = ['flops', '--smoke', '--out', str(tmp_path / 'b'),
+            *[a.format(file=tmp_path / 'a_file') for a in extra]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1, err
+    assert re.search(match, err.strip()), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a_file']
+    assert (tmp_path / 'a_file').read_text() == 'keep'
+
+
+def test_threads_limit_is_four_per_cpu():
+    from benchmarks.options import max_threads, threads_problem
+    assert max_threads() == 4 * (os.cpu_count() or 1)
+    assert threads_problem(0) is None and threads_problem(1) is None
+    assert threads_problem(max_threads()) is None
+    assert threads_problem(max_threads() + 1) is not None
