@@ -23,7 +23,7 @@ from benchmarks import counting
 from benchmarks.counting import EQ6
 from models.common.files import write_text_atomic
 from models.pose.evaluate.tables import markdown_table
-from models.pose.nn.model import VARIANTS
+from models.pose.nn.config import VARIANTS
 
 #: The paper's Table 4, the one copy the reports and tests use:
 #: (preset, joints) -> (parameters, FLOPs).
@@ -39,7 +39,8 @@ SMOKE_PRESETS = ('paper-t1', )  # the one Table 4 check needs
 
 def model_record(preset: str, joints: int, variant: str) -> Dict[str, Any]:
     """All counts of one pose model, per pose (one output frame)."""
-    from models.pose.nn.model import MLPGraphWJ, preset_config
+    from models.pose.nn.config import preset_config
+    from models.pose.nn.model import MLPGraphWJ
     from pyg_wj import DenseWJConv
 
     cfg = preset_config(preset, joints=joints, variant=variant)

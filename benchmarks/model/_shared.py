@@ -68,9 +68,7 @@ def timer_settings(first_call_s: float, compiled: bool,
 def agreement_with_plain(plain, call, x) -> Dict[str, float]:
     """Largest difference from the plain eager fp32 model (no blocking),
     absolute and relative to the output's scale (its largest magnitude)."""
-    from models.pose.nn.model import inference_blocking
-
-    with inference_blocking(False), torch.inference_mode():
+    with plain.fast_paths(inference_blocking=False), torch.inference_mode():
         ref = plain(x)
     diff = float((call().float() - ref).abs().max())
     scale = float(ref.abs().max())

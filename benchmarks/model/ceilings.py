@@ -40,7 +40,9 @@ def ceiling_records(preset: str, threads: int, gemm: GemmRate,
     combination, the 17 x 17 adjacency products, copies, Python) cost any
     time. Gives the efficiency ceiling of fp32 and the speed-up ceiling of
     bf16."""
-    from models.pose.nn.model import JointMixing, MLPGraphWJ, preset_config
+    from models.pose.nn.blocks import JointMixing
+    from models.pose.nn.config import preset_config
+    from models.pose.nn.model import MLPGraphWJ
 
     cfg = preset_config(preset)
     block = MLPGraphWJ.inference_batch_block
@@ -133,7 +135,7 @@ def training_ceiling_records(preset: str, batch: int, threads: int,
     (GELU, dropout, norms, the adjacency products, the loss, the optimizer,
     autograd's bookkeeping) cost nothing: the denominator of
     ``share_of_parts_ceiling`` in the training rows."""
-    from models.pose.nn.model import preset_config
+    from models.pose.nn.config import preset_config
 
     cfg = preset_config(preset)
     runs = dict(min_run_time=0.1 if quick else 0.3, min_samples=3, warmup=1,

@@ -16,7 +16,7 @@ def loader_records(preset: str, batch: int, threads: int,
     uses it (shuffled, flip augmentation, drop_last), on a synthetic
     prepared data set, beside the training step's consumption."""
     from models.pose.data.loader import PoseWindows
-    from models.pose.nn.model import preset_config
+    from models.pose.nn.config import preset_config
 
     cfg = preset_config(preset)
     frames_per_seq = (200 if common.smoke() else 2_000 if quick else

@@ -71,6 +71,7 @@ class WJParameters:
             add_self_loops = num_nodes is None
         self.add_self_loops = add_self_loops
         self._build_wj(bias)
+        self.onednn = True
 
     def _build_wj(self, bias: bool) -> None:
         """The (uninitialised) parameters for the settings ``_init_wj``
@@ -134,8 +135,22 @@ class WJParameters:
                 glorot(self.lin_initial.weight)
         self.in_channels = self.lin.weight.size(1)
         self.x0_channels = self.lin_initial.weight.size(1)
-        self.lin = _materialised(self.lin, Linear)
-        self.lin_initial = _materialised(self.lin_initial, FusedLinear)
+        self.lin = _materialized(self.lin, Linear)
+        self.lin_initial = _materialized(self.lin_initial, FusedLinear)
+        self.onednn = self._onednn  # the new FusedLinear follows the layer
+
+    @property
+    def onednn(self) -> bool:
+        """Whether the layer's GEMMs may use oneDNN's kernel in CPU
+        inference (:func:`pyg_wj.utils.linear`); set :obj:`False` to run
+        ``F.linear`` (same result to fp32 rounding)."""
+        return self._onednn
+
+    @onednn.setter
+    def onednn(self, enabled: bool) -> None:
+        self._onednn = bool(enabled)
+        if isinstance(self.lin_initial, FusedLinear):
+            self.lin_initial.onednn = self._onednn
 
     @property
     def W1(self) -> Tensor:
@@ -201,7 +216,7 @@ class WJParameters:
         Tied, both are ``x W`` (the first plus the bias)."""
         weight = self.lin.weight.to(x.dtype)
         if self.parametrization == 'tied':
-            h = linear(x, weight)
+            h = linear(x, weight, onednn=self._onednn)
             if self.bias is None:
                 return h, h
             return h + self.bias.to(h.dtype), h
@@ -209,7 +224,7 @@ class WJParameters:
         if self.bias is not None:
             bias = torch.cat([self.bias, self.bias.new_zeros(
                 self.out_channels)]).to(x.dtype)
-        h = linear(x, weight, bias)
+        h = linear(x, weight, bias, onednn=self._onednn)
         h1b, h2 = h.split(self.out_channels, dim=-1)
         return h1b, h2
 
@@ -283,11 +298,13 @@ class WJParameters:
             parts.append('modulation=True')
         if self.authors_diagonal:
             parts.append('authors_diagonal=True')
+        if not self._onednn:
+            parts.append('onednn=False')
         return f'{self.__class__.__name__}({", ".join(parts)})'
 
 
-def _materialised(module: torch.nn.Module, cls: type) -> torch.nn.Module:
-    """A materialised ``LazyLinear`` as a bias-free ``cls`` (``Linear`` or
+def _materialized(module: torch.nn.Module, cls: type) -> torch.nn.Module:
+    """A materialized ``LazyLinear`` as a bias-free ``cls`` (``Linear`` or
     ``FusedLinear``) sharing its weight; any other module unchanged."""
     if isinstance(module, LazyLinear):
         out = cls(module.in_features, module.out_features, bias=False)

@@ -10,8 +10,8 @@ import torch
 from models.pose.__main__ import main
 from models.pose.deploy import onnx as ex
 from models.pose.nn.checkpoint import save_checkpoint
-from models.pose.nn.model import MLPGraphWJ, preset_config
-from pyg_wj.utils import onednn_inference_available
+from models.pose.nn.config import preset_config
+from models.pose.nn.model import MLPGraphWJ
 
 VARIANTS = {'wj': {}, 'wj-authors-diagonal': {'authors_diagonal': True},
             'gcn': {'variant': 'gcn'}, 'mixer': {'variant': 'mixer'}}
@@ -68,21 +68,19 @@ def test_dynamic_batch_and_names(exported):
 
 def test_plain_path_traced_and_settings_restored(exported):
     """Only standard ONNX operators (no oneDNN or other custom op), and the
-    process's inference settings come back after the export."""
+    model's fast paths and autograd come back after the export."""
     import onnx
 
-    from models.pose.nn.model import JointMixing
+    from models.pose.nn.config import FastPaths
     _, data = exported['wj']
     domains = {n.domain for n in onnx.load_from_string(data).graph.node}
     assert domains <= {'', 'ai.onnx'}
-    before = (MLPGraphWJ.inference_batch_block,
-              JointMixing.inference_chunk_rows, onednn_inference_available(),
-              torch.is_grad_enabled())
-    ex.export_bytes(_model())
-    assert (MLPGraphWJ.inference_batch_block,
-            JointMixing.inference_chunk_rows, onednn_inference_available(),
+    model = _model()
+    before = (model.fast_path_options, repr(model), torch.is_grad_enabled())
+    ex.export_bytes(model)
+    assert (model.fast_path_options, repr(model),
             torch.is_grad_enabled()) == before
-    assert before[0] > 0 and before[1] > 0
+    assert before[0] == FastPaths()
 
 
 def test_predictor_rejects_wrong_shape(exported):
