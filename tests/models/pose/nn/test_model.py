@@ -162,7 +162,8 @@ def test_every_fast_path_gives_the_plain_output(variant):
         with model.fast_paths(inference_blocking=False, onednn=False,
                               training_blocking=False):
             plain = model(x)
-        for on in ({'inference_blocking': False}, {'onednn': False}, {}):
-            with model.fast_paths(**on):
+        for changes in ({'inference_blocking': False}, {'onednn': False},
+                        {}):
+            with model.fast_paths(**changes):
                 torch.testing.assert_close(model(x), plain, rtol=1e-5,
                                            atol=1e-6)
