@@ -24,7 +24,8 @@ from benchmarks.options import RunOptions
 from models.common.files import write_text_atomic
 from models.common.markdown import markdown_table
 from models.pose.data.skeleton import get_skeleton
-from models.pose.nn.model import VARIANTS, MLPGraphWJ, preset_config
+from models.pose.nn.config import VARIANTS, preset_config
+from models.pose.nn.model import MLPGraphWJ
 from pyg_wj import DenseWJConv, WJConv
 
 #: The paper's Table 4, the one copy the reports and tests use:

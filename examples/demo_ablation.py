@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: models is not installed
-from models.pose.nn.model import VARIANTS as MODEL_VARIANTS  # noqa: E402
+from models.pose.nn.config import VARIANTS as MODEL_VARIANTS  # noqa: E402
 
 #: the runs, in Table 3's order (from the plain mixer to the paper's model)
 #: and their ``train`` flags

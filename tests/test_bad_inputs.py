@@ -24,7 +24,7 @@ from conftest import make_prepared  # noqa: E402
 
 from models.pose.data.format import save_prepared  # noqa: E402
 from models.pose.nn.checkpoint import state_digest  # noqa: E402
-from models.pose.nn.model import preset_config  # noqa: E402
+from models.pose.nn.config import preset_config  # noqa: E402
 from models.pose.train.loop import TrainConfig, train  # noqa: E402
 
 EDGES = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])

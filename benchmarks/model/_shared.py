@@ -7,7 +7,6 @@ import torch
 
 from benchmarks import _common as common
 from benchmarks.options import RunOptions
-from models.pose.nn.model import inference_blocking
 
 
 def record(name: str, preset: Optional[str], mode: str,
@@ -73,7 +72,7 @@ def timer_settings(first_call_s: float, compiled: bool,
 def agreement_with_plain(plain, call, x) -> Dict[str, float]:
     """Largest difference from the plain eager fp32 model (no blocking),
     absolute and relative to the output's scale (its largest magnitude)."""
-    with inference_blocking(False), torch.inference_mode():
+    with plain.fast_paths(inference_blocking=False), torch.inference_mode():
         ref = plain(x)
     diff = float((call().float() - ref).abs().max())
     scale = float(ref.abs().max())

@@ -10,7 +10,9 @@ from benchmarks import _common as common
 from benchmarks.model._shared import record
 from benchmarks.model.gemm import GemmRate, onednn_gemm
 from benchmarks.options import RunOptions
-from models.pose.nn.model import JointMixing, MLPGraphWJ, preset_config
+from models.pose.nn.blocks import JointMixing
+from models.pose.nn.config import preset_config
+from models.pose.nn.model import MLPGraphWJ
 from pyg_wj.utils import onednn_inference_available
 
 

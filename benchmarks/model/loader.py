@@ -11,7 +11,7 @@ from benchmarks.options import RunOptions
 from models.pose.data.camera import Camera
 from models.pose.data.format import assemble_prepared, make_meta, validate
 from models.pose.data.loader import PoseWindows
-from models.pose.nn.model import preset_config
+from models.pose.nn.config import preset_config
 
 
 def loader_records(preset: str, batch: int, train_pps: Optional[float],

@@ -78,11 +78,11 @@ def _throughput_section(records: List[Dict[str, Any]]) -> List[str]:
          'first call s', 'max diff / scale', "others' CPU"], rows))
     lines += ['', 'Inference runs in cache-sized blocks (64 poses at a '
               'time, and the joint-mixing MLP in blocks of 2048 rows; '
-              '`models.pose.nn.model.inference_blocking`); '
+              '`models.pose.nn.config.FastPaths`); '
               '`fp32-unblocked` is '
               'the same model with the blocking off; `fp32-no-onednn` runs '
               'every GEMM through plain `F.linear` instead of oneDNN '
-              '(`pyg_wj.utils.onednn_inference`); `onnxruntime` runs the '
+              '(`FastPaths(onednn=False)`); `onnxruntime` runs the '
               'model exported by `python -m models.pose export` (opset '
               '17, traced on the plain path) in ONNX Runtime with the same '
               'thread count. `max diff / scale`: '

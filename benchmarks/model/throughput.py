@@ -22,15 +22,10 @@ from models.pose.deploy.contract import OPSET, MissingDependencyError
 from models.pose.deploy.export import export_bytes
 from models.pose.deploy.predictor import OnnxPredictor
 from models.pose.infer.streaming import StreamingLifter
+from models.pose.nn.config import preset_config
 from models.pose.nn.cpu.dropout import FastDropout
-from models.pose.nn.model import (
-    MLPGraphWJ,
-    inference_blocking,
-    preset_config,
-    training_blocking,
-)
+from models.pose.nn.model import MLPGraphWJ
 from models.pose.train.loss import loss_eq11
-from pyg_wj.utils import onednn_inference
 
 
 def inference_records(preset: str, batches: List[int], modes: List[str],
@@ -44,23 +39,21 @@ def inference_records(preset: str, batches: List[int], modes: List[str],
     for mode in modes:
         torch.manual_seed(0)
         model = MLPGraphWJ(cfg).eval()
+        # 'fp32-unblocked': the model without its inference cache blocking,
+        # to show what the blocking buys (MLPGraphWJ, JointMixing);
+        # 'fp32-no-onednn': every GEMM through plain F.linear
+        model.set_fast_paths(inference_blocking=mode != 'fp32-unblocked',
+                             onednn=mode != 'fp32-no-onednn')
         net = model
         if mode == 'compile':
             net = fresh_compile(model)
         autocast = (torch.autocast('cpu', dtype=torch.bfloat16)
                     if mode == 'bf16' else nullcontext())
-        # 'fp32-unblocked': the model without its inference cache blocking,
-        # to show what the blocking buys (MLPGraphWJ, JointMixing);
-        # 'fp32-no-onednn': every GEMM through plain F.linear
-        blocking = mode != 'fp32-unblocked'
-        onednn = mode != 'fp32-no-onednn'
         for batch in batches:
             x, _ = random_inputs(cfg, batch)
 
-            def call(net=net, x=x, autocast=autocast, blocking=blocking,
-                     onednn=onednn):
-                with inference_blocking(blocking), onednn_inference(onednn), \
-                        torch.inference_mode(), autocast:
+            def call(net=net, x=x, autocast=autocast):
+                with torch.inference_mode(), autocast:
                     return net(x)
 
             name = f'{preset} eval {mode} batch {batch}'
@@ -110,6 +103,10 @@ def training_records(preset: str, batch: int, modes: List[str],
     for mode in modes:
         torch.manual_seed(0)
         model = MLPGraphWJ(cfg).train()
+        # 'fp32-plain' and 'fp32-unblocked': autograd's plain path for the
+        # joint-mixing MLP instead of models.pose.nn.cpu.blocked_mlp
+        model.set_fast_paths(
+            training_blocking=mode not in ('fp32-plain', 'fp32-unblocked'))
         if mode == 'fp32-plain':
             # the step before the CPU work: nn.Dropout's masks
             _use_torch_dropout(model)
@@ -118,14 +115,10 @@ def training_records(preset: str, batch: int, modes: List[str],
                                      amsgrad=True)
         autocast = (torch.autocast('cpu', dtype=torch.bfloat16)
                     if mode == 'bf16' else nullcontext())
-        # 'fp32-plain' and 'fp32-unblocked': autograd's plain path for the
-        # joint-mixing MLP instead of models.pose.nn.cpu.blocked_mlp
-        blocking = mode not in ('fp32-plain', 'fp32-unblocked')
 
-        def step(net=net, optimizer=optimizer, autocast=autocast,
-                 blocking=blocking):
+        def step(net=net, optimizer=optimizer, autocast=autocast):
             optimizer.zero_grad(set_to_none=True)
-            with autocast, training_blocking(blocking):
+            with autocast:
                 pred = net(x)
             loss = loss_eq11(pred.float(), y)
             loss.backward()

@@ -22,6 +22,9 @@ class FusedLinear(Linear):
         bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
         activation (str, optional): :obj:`None`, :obj:`"gelu"` (exact) or
             :obj:`"relu"`. (default: :obj:`None`)
+        onednn (bool, optional): Allow oneDNN's kernel in CPU inference;
+            :obj:`False` always runs ``F.linear`` (also settable later as
+            the attribute :obj:`onednn`). (default: :obj:`True`)
 
     Shapes:
         - **input:** :math:`(*, F_{in})`
@@ -29,18 +32,23 @@ class FusedLinear(Linear):
     """
 
     def __init__(self, in_features: int, out_features: int,
-                 bias: bool = True, activation: Optional[str] = None):
+                 bias: bool = True, activation: Optional[str] = None,
+                 onednn: bool = True):
         if activation not in ACTIVATIONS:
             raise ValueError(f"'activation' must be one of {ACTIVATIONS}, "
                              f"got {activation!r}")
         super().__init__(in_features, out_features, bias=bias)
         self.activation = activation
+        self.onednn = onednn
 
     def forward(self, x: Tensor) -> Tensor:
-        return linear(x, self.weight, self.bias, self.activation)
+        return linear(x, self.weight, self.bias, self.activation,
+                      onednn=self.onednn)
 
     def extra_repr(self) -> str:
         extra = super().extra_repr()
         if self.activation is not None:
             extra += f', activation={self.activation!r}'
+        if not self.onednn:
+            extra += ', onednn=False'
         return extra

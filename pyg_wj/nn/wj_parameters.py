@@ -1,8 +1,8 @@
-"""Parameters and the combination step shared by :class:`WJConv` and
-:class:`DenseWJConv`.
+"""The parameters shared by :class:`WJConv` and :class:`DenseWJConv`.
 
 Both layers own exactly the same parameters under the same names, so one
 ``state_dict`` loads into either; only the neighbour aggregation differs.
+The arithmetic of the rule on them is :mod:`pyg_wj.nn.wj_rule`.
 """
 import math
 from typing import Optional, Tuple
@@ -14,11 +14,6 @@ from torch.nn.parameter import UninitializedParameter
 from torch_geometric.nn.inits import glorot
 
 from pyg_wj.nn.fused_linear import FusedLinear
-from pyg_wj.utils.linear import linear
-from pyg_wj.utils.validation import (
-    check_initial_features,
-    check_node_features,
-)
 
 OMEGA_MODES = ('node', 'channel', 'scalar', 'none')
 
@@ -47,12 +42,15 @@ class WJParameters:
     in_channels: int
     out_channels: int
 
-    def _init_wj(self, in_channels: int, out_channels: int, alpha: float,
-                 omega: Optional[str], num_nodes: Optional[int],
-                 modulation: bool, x0_channels: Optional[int], bias: bool,
+    def _init_wj(self, *, in_channels: int, out_channels: int,
+                 alpha: float, omega: Optional[str],
+                 num_nodes: Optional[int], modulation: bool,
+                 x0_channels: Optional[int], bias: bool,
                  authors_diagonal: bool, parametrization: Optional[str],
                  cached: bool, normalize: bool,
                  add_self_loops: Optional[bool]) -> None:
+        """Validate and store the layer's settings (by name: five of them
+        are flags), then build its (uninitialised) parameters."""
         parametrization, omega = _checked_wj_arguments(
             in_channels, out_channels, alpha, omega, num_nodes, modulation,
             x0_channels, parametrization)
@@ -71,6 +69,7 @@ class WJParameters:
             add_self_loops = num_nodes is None
         self.add_self_loops = add_self_loops
         self._build_wj(bias)
+        self.onednn = True
 
     def _build_wj(self, bias: bool) -> None:
         """The (uninitialised) parameters for the settings ``_init_wj``
@@ -134,8 +133,22 @@ class WJParameters:
                 glorot(self.lin_initial.weight)
         self.in_channels = self.lin.weight.size(1)
         self.x0_channels = self.lin_initial.weight.size(1)
-        self.lin = _materialised(self.lin, Linear)
-        self.lin_initial = _materialised(self.lin_initial, FusedLinear)
+        self.lin = _materialized(self.lin, Linear)
+        self.lin_initial = _materialized(self.lin_initial, FusedLinear)
+        self.onednn = self._onednn  # the new FusedLinear follows the layer
+
+    @property
+    def onednn(self) -> bool:
+        """Whether the layer's GEMMs may use oneDNN's kernel in CPU
+        inference (:func:`pyg_wj.utils.linear`); set :obj:`False` to run
+        ``F.linear`` (same result to fp32 rounding)."""
+        return self._onednn
+
+    @onednn.setter
+    def onednn(self, enabled: bool) -> None:
+        self._onednn = bool(enabled)
+        if isinstance(self.lin_initial, FusedLinear):
+            self.lin_initial.onednn = self._onednn
 
     @property
     def W1(self) -> Tensor:
@@ -156,118 +169,6 @@ class WJParameters:
         """:math:`W_3` as an ``[x0_channels, out_channels]`` view."""
         return self.lin_initial.weight.t()
 
-    @property
-    def _self_coefficient(self) -> float:
-        """Coefficient of :math:`H W_2` inside :math:`\\Omega`: ``-1`` in
-        eq. (6) and when tied, ``0`` with a separate self weight."""
-        return 0.0 if self.parametrization == 'separate' else -1.0
-
-    def symmetric_modulation(self) -> Optional[Tensor]:
-        r""":math:`(Q + Q^\top) / 2`, or ``None`` without modulation."""
-        if self.Q is None:
-            return None
-        return 0.5 * (self.Q + self.Q.t())
-
-    def _check_inputs(self, x: Tensor, x_0: Tensor) -> int:
-        """Check ``x`` and ``x_0`` against the layer (fixing lazy sizes on
-        the first call); return the number of nodes."""
-        check_node_features(x, self.in_channels, 'x')
-        check_node_features(x_0, self.x0_channels, 'x_0')
-        if self.in_channels == -1 or self.x0_channels == -1:
-            self._materialize(x, x_0)
-        check_initial_features(x_0, x, self.x0_channels, 'x_0')
-        self._check_dtype(x)
-        num_nodes = x.size(-2)
-        self._check_num_nodes(num_nodes)
-        return num_nodes
-
-    def _check_dtype(self, x: Tensor, name: str = 'x') -> None:
-        """Outside autocast, ``x`` must have the parameters' dtype."""
-        weight = self.lin.weight
-        if isinstance(weight, UninitializedParameter):
-            return
-        if (x.dtype != weight.dtype and
-                not torch.is_autocast_enabled(x.device.type)):
-            raise TypeError(f"'{name}' has dtype {x.dtype} but the layer's "
-                            f"parameters are {weight.dtype}: cast one to the "
-                            f"other (e.g. {name}.to({weight.dtype}) or "
-                            f"conv.to({x.dtype})), or run under "
-                            f"torch.autocast")
-
-    def _project(self, x: Tensor) -> Tuple[Tensor, Tensor]:
-        """``(x W1 + b, x W2)`` from one GEMM; the bias rides along in the
-        GEMM's epilogue instead of costing a separate pass. In CPU
-        inference the GEMM is oneDNN's (:func:`pyg_wj.utils.linear`).
-        Tied, both are ``x W`` (the first plus the bias)."""
-        weight = self.lin.weight.to(x.dtype)
-        if self.parametrization == 'tied':
-            h = linear(x, weight)
-            if self.bias is None:
-                return h, h
-            return h + self.bias.to(h.dtype), h
-        bias = None
-        if self.bias is not None:
-            bias = torch.cat([self.bias, self.bias.new_zeros(
-                self.out_channels)]).to(x.dtype)
-        h = linear(x, weight, bias)
-        h1b, h2 = h.split(self.out_channels, dim=-1)
-        return h1b, h2
-
-    def _jacobi_dense(self, adj: Tensor) -> Tensor:
-        r"""The operator :math:`C = (1-\alpha)\check{A} + c I` (``c`` =
-        :attr:`_self_coefficient`) as a dense matrix: applying it to
-        :math:`h_2` gives the neighbour and the :math:`-h_2` terms of
-        eq. (6) in one matmul."""
-        q = self.symmetric_modulation()
-        if q is not None:
-            adj = adj + q.to(adj.dtype)
-        # no torch.add(..., alpha=): inductor drops alpha (see _combine)
-        op = adj * (1.0 - self.alpha)
-        c = self._self_coefficient
-        if c != 0.0:
-            eye = torch.eye(adj.size(-1), dtype=adj.dtype, device=adj.device)
-            op = op + eye * c
-        return op
-
-    def _jacobi_diagonal(self, diag: Tensor) -> Tensor:
-        """The authors' variant of :meth:`_jacobi_dense`: only the diagonal
-        of the adjacency, ``[N, 1]``, applied element-wise."""
-        q = self.symmetric_modulation()
-        if q is not None:
-            diag = diag + q.diagonal().to(diag.dtype)
-        return (diag * (1.0 - self.alpha) + self._self_coefficient
-                ).unsqueeze(-1)
-
-    def _combine(self, h1b: Tensor, mh2: Tensor, x0_proj: Tensor) -> Tensor:
-        r""":math:`(h_1 + b) + \Omega \odot (C h_2 + \alpha x_0 W_3)`.
-
-        Written without ``torch.add(..., alpha=a)``: PyTorch 2.13's inductor
-        (CPU) drops ``alpha`` there when the other operand is a matmul, so
-        compiled and eager results would differ
-        (``tests/nn/conv/test_wj_compile.py`` pins this on every layout)."""
-        inner = mh2 + x0_proj * self.alpha
-        if self.omega is None:
-            return h1b + inner
-        # addcmul, not h1b + omega * inner: with per-edge messages that
-        # form, too, came out of inductor wrong (by ~3.7) under fullgraph
-        return torch.addcmul(h1b, self.omega.to(inner.dtype), inner)
-
-    def _check_num_nodes(self, num_nodes: int) -> None:
-        if self.num_nodes is not None and num_nodes != self.num_nodes:
-            why = ("omega='node'" if self.omega_mode == 'node' else
-                   'modulation=True')
-            hint = ''
-            if num_nodes % self.num_nodes == 0:
-                hint = (f"; if 'x' stacks {num_nodes // self.num_nodes} "
-                        f"graphs of {self.num_nodes} nodes (a PyG batch "
-                        f"vector), pass them as [B, {self.num_nodes}, F] "
-                        f"(torch_geometric.utils.to_dense_batch) with one "
-                        f"graph's edge_index")
-            raise ValueError(f"this layer was built with num_nodes="
-                             f"{self.num_nodes} ({why} learns per-node "
-                             f"parameters), but 'x' has {num_nodes} nodes "
-                             f"(its dim -2){hint}")
-
     def _wj_repr(self) -> str:
         parts = [f'{self.in_channels}', f'{self.out_channels}',
                  f'alpha={self.alpha}', f'omega={self.omega_mode!r}']
@@ -283,11 +184,13 @@ class WJParameters:
             parts.append('modulation=True')
         if self.authors_diagonal:
             parts.append('authors_diagonal=True')
+        if not self._onednn:
+            parts.append('onednn=False')
         return f'{self.__class__.__name__}({", ".join(parts)})'
 
 
-def _materialised(module: torch.nn.Module, cls: type) -> torch.nn.Module:
-    """A materialised ``LazyLinear`` as a bias-free ``cls`` (``Linear`` or
+def _materialized(module: torch.nn.Module, cls: type) -> torch.nn.Module:
+    """A materialized ``LazyLinear`` as a bias-free ``cls`` (``Linear`` or
     ``FusedLinear``) sharing its weight; any other module unchanged."""
     if isinstance(module, LazyLinear):
         out = cls(module.in_features, module.out_features, bias=False)

@@ -1,9 +1,9 @@
 """``x W^T + b`` (and an optional activation) with oneDNN's fused kernels
 for CPU inference.
 
-On the AVX-512 CPUs these layers were tuned on, oneDNN's fp32 GEMM is
-faster than PyTorch's default ``F.linear`` (MKL; the measured rates are in
-``docs/benchmarks.rst``), and oneDNN also applies the bias and GELU in the
+oneDNN's fp32 GEMM can be faster than PyTorch's default ``F.linear``
+(MKL; the rates measured on the CPUs these layers were tuned on are in
+``docs/performance.rst``), and oneDNN also applies the bias and GELU in the
 GEMM's epilogue instead of in extra passes over memory. Without autograd
 :func:`linear` therefore calls oneDNN's linear-with-post-op kernel, the one
 ``torch.compile`` (inductor) itself emits on CPU; everywhere else (autograd,
@@ -13,11 +13,11 @@ summation order inside the GEMM differs).
 
 The kernel is a private PyTorch operator (``torch.ops.mkldnn.
 _linear_pointwise``), so its presence is checked once and the plain path is
-used where it is missing; :func:`onednn_inference` switches it off, e.g. to
-compare.
+used where it is missing. There is no process-wide switch: a caller passes
+``onednn=False`` (a :class:`~pyg_wj.nn.FusedLinear` or WJ layer has an
+``onednn`` attribute), e.g. to compare.
 """
-from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +27,6 @@ from torch import Tensor
 #: GELU of ``F.gelu``).
 ACTIVATIONS = (None, 'gelu', 'relu')
 
-_enabled = True
 _kernel = None  # resolved on first use: the op, or False when unavailable
 
 
@@ -44,26 +43,14 @@ def _onednn_kernel():
 
 
 def onednn_inference_available() -> bool:
-    """Whether this PyTorch build has the oneDNN kernel :func:`linear` uses
-    (and it is switched on)."""
-    return _enabled and bool(_onednn_kernel())
-
-
-@contextmanager
-def onednn_inference(enabled: bool) -> Iterator[None]:
-    """Use (or not) the oneDNN kernel in :func:`linear` inside a ``with``
-    block; the previous setting comes back afterwards."""
-    global _enabled
-    saved, _enabled = _enabled, bool(enabled)
-    try:
-        yield
-    finally:
-        _enabled = saved
+    """Whether this PyTorch build has the oneDNN kernel :func:`linear`
+    uses."""
+    return bool(_onednn_kernel())
 
 
 def _takes_fast_path(x: Tensor, weight: Tensor,
                      bias: Optional[Tensor]) -> bool:
-    if not (_enabled and x.device.type == 'cpu' and
+    if not (x.device.type == 'cpu' and
             x.dtype == torch.float32 and weight.dtype == torch.float32 and
             (bias is None or bias.dtype == torch.float32) and
             x.dim() >= 2 and x.numel() > 0):
@@ -80,7 +67,7 @@ def _takes_fast_path(x: Tensor, weight: Tensor,
 
 
 def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
-           activation: Optional[str] = None) -> Tensor:
+           activation: Optional[str] = None, onednn: bool = True) -> Tensor:
     r"""``activation(x @ weight.T + bias)``, as ``F.linear`` (same argument
     order and shapes).
 
@@ -90,11 +77,13 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
         bias (torch.Tensor, optional): ``[out_features]``.
         activation (str, optional): ``None``, ``'gelu'`` (exact) or
             ``'relu'``.
+        onednn (bool, optional): Allow the oneDNN kernel (where it
+            applies, see above); ``False`` always runs ``F.linear``.
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"'activation' must be one of {ACTIVATIONS}, got "
                          f"{activation!r}")
-    if _takes_fast_path(x, weight, bias):
+    if onednn and _takes_fast_path(x, weight, bias):
         return _onednn_kernel()(x.contiguous(), weight.contiguous(), bias,
                                 activation or 'none', [], 'none')
     out = F.linear(x, weight, bias)

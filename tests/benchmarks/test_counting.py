@@ -13,7 +13,8 @@ from benchmarks import counting
 from benchmarks.counting import EQ6
 from benchmarks.flops import PAPER_TABLE4
 from models.pose.data.skeleton import get_skeleton
-from models.pose.nn.model import PRESETS, VARIANTS, MLPGraphWJ, preset_config
+from models.pose.nn.config import PRESETS, VARIANTS, preset_config
+from models.pose.nn.model import MLPGraphWJ
 from pyg_wj import DenseWJConv, WJConv
 
 CASES = [(preset, joints, variant) for preset in PRESETS

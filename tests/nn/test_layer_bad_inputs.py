@@ -89,7 +89,7 @@ def test_bad_input(name, layer, args, exc, pattern):
         conv(*args())
 
 
-def test_negative_weights_allowed_without_normalisation():
+def test_negative_weights_allowed_without_normalization():
     out = WJConv(3, 2, normalize=False)(X, X, EI,
                                          torch.tensor([1., -2., 1., 1.]))
     assert torch.isfinite(out).all()

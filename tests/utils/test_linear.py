@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pyg_wj.utils import linear, onednn_inference, onednn_inference_available
+from pyg_wj.nn import FusedLinear
+from pyg_wj.utils import linear, onednn_inference_available
 
 ACT = {None: lambda t: t, 'gelu': F.gelu, 'relu': F.relu}
 
@@ -39,8 +40,8 @@ def test_uses_the_onednn_kernel_only_in_plain_cpu_fp32_inference():
     # autograd, switched off, float64, autocast: plain F.linear, no oneDNN
     assert fused not in _kernels_called(lambda: linear(x, weight))
     with torch.no_grad():
-        with onednn_inference(False):
-            assert fused not in _kernels_called(lambda: linear(x, weight))
+        assert fused not in _kernels_called(
+            lambda: linear(x, weight, onednn=False))
         assert fused not in _kernels_called(
             lambda: linear(x.double(), weight.double()))
         with torch.autocast('cpu', dtype=torch.bfloat16):
@@ -59,13 +60,21 @@ def test_autograd_and_autocast_keep_plain_semantics():
         assert linear(x, weight).dtype == torch.bfloat16
 
 
-def test_switch_is_restored_even_after_an_error():
-    before = onednn_inference_available()
-    with pytest.raises(RuntimeError, match='boom'):
-        with onednn_inference(False):
-            assert not onednn_inference_available()
-            raise RuntimeError('boom')
-    assert onednn_inference_available() == before
+def test_the_switch_belongs_to_one_layer():
+    """``onednn=False`` on one FusedLinear leaves another alone (no
+    process-wide setting), and both give the same result."""
+    fused = 'mkldnn::_linear_pointwise'
+    torch.manual_seed(0)
+    on = FusedLinear(16, 4, activation='gelu')
+    off = FusedLinear(16, 4, activation='gelu', onednn=False)
+    off.load_state_dict(on.state_dict())
+    x = torch.randn(8, 16)
+    with torch.no_grad():
+        assert fused not in _kernels_called(lambda: off(x))
+        assert (fused in _kernels_called(lambda: on(x))) == \
+            onednn_inference_available()
+        torch.testing.assert_close(on(x), off(x), rtol=1e-5, atol=1e-6)
+    assert 'onednn=False' in repr(off) and 'onednn' not in repr(on)
 
 
 def test_unknown_activation_is_refused():

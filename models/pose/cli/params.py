@@ -2,7 +2,8 @@
 the paper's Table 4."""
 import argparse
 
-from models.pose.nn.model import PRESETS, VARIANTS, MLPGraphWJ, preset_config
+from models.pose.nn.config import PRESETS, VARIANTS, preset_config
+from models.pose.nn.model import MLPGraphWJ
 
 PAPER = {('paper-t1', 16): '5.42 M', ('paper-t9', 16): '5.43 M'}
 

@@ -20,7 +20,7 @@ The file (see ``docs/deploy.rst``; the names and numbers are in
 The export traces the model's plain eager path: in CPU fp32 inference the
 model would otherwise call a private oneDNN operator
 (:func:`pyg_wj.utils.linear`) and run large batches in cache-sized blocks
-(:func:`models.pose.nn.model.inference_blocking`), neither of which belongs in
+(:class:`models.pose.nn.config.FastPaths`), neither of which belongs in
 a portable graph, so both are switched off while tracing. It uses PyTorch's
 TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``),
 which needs only the ``onnx`` package (imported when an export runs: it is
@@ -52,16 +52,15 @@ from models.pose.deploy.contract import (
     require_module,
 )
 from models.pose.deploy.predictor import OnnxPredictor
-from models.pose.nn.model import MLPGraphWJ, inference_blocking
-from pyg_wj.utils import onednn_inference
+from models.pose.nn.model import MLPGraphWJ
 
 
 @contextmanager
-def _plain_path() -> Iterator[None]:
+def _plain_path(model: MLPGraphWJ) -> Iterator[None]:
     """The model's portable eager path: no oneDNN kernel, no inference
     blocking, no autograd; the tracer's warnings about the model's shape
     checks (constant for a given config) silenced."""
-    with inference_blocking(False), onednn_inference(False), \
+    with model.fast_paths(inference_blocking=False, onednn=False), \
             torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         # the TorchScript-based exporter warns that it is deprecated
@@ -80,7 +79,7 @@ def export_bytes(model: MLPGraphWJ, opset: int = OPSET) -> bytes:
     # batch 2, not 1: the tracer must not see a batch of size one
     example = torch.zeros(2, cfg.frames, cfg.joints, 2)
     buffer = io.BytesIO()
-    with _plain_path():
+    with _plain_path(model):
         torch.onnx.export(
             model, (example, ), buffer, dynamo=False, opset_version=opset,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],

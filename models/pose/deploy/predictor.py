@@ -19,7 +19,7 @@ from models.pose.deploy.contract import (
     PathLike,
     require_module,
 )
-from models.pose.nn.model import ModelConfig
+from models.pose.nn.config import ModelConfig
 
 
 def _session(source: Union[PathLike, bytes], threads: int = 0):

@@ -32,7 +32,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 
 from models.common.files import atomic_write
-from models.pose.nn.model import MLPGraphWJ, ModelConfig
+from models.pose.nn.config import ModelConfig
+from models.pose.nn.model import MLPGraphWJ
 
 FORMAT = 'pyg-wj-pose-checkpoint'
 VERSION = 1

@@ -48,13 +48,13 @@ from models.pose.nn.checkpoint import (
     load_weights,
     save_checkpoint,
 )
-from models.pose.nn.model import (
+from models.pose.nn.config import (
     PRESETS,
     VARIANTS,
-    MLPGraphWJ,
     ModelConfig,
     preset_config,
 )
+from models.pose.nn.model import MLPGraphWJ
 from models.pose.train.config import (
     DEMO_DEFAULTS,
     TrainConfig,

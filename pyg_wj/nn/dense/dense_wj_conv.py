@@ -4,7 +4,7 @@ import torch
 from torch import Tensor
 from torch.nn import Module
 
-from pyg_wj.nn.wj_parameters import WJParameters
+from pyg_wj.nn.wj_rule import WJRule
 from pyg_wj.utils.adjacency import normalize_dense_adj
 from pyg_wj.utils.validation import (
     check_dense_adj,
@@ -12,14 +12,14 @@ from pyg_wj.utils.validation import (
 )
 
 
-class DenseWJConv(WJParameters, Module):
+class DenseWJConv(WJRule, Module):
     r"""Dense twin of :class:`pyg_wj.nn.WJConv` for small fixed graphs such
     as skeletons: the neighbour aggregation is one ``[N, N] x [B, N, F]``
     matmul.
 
     It has the same parameters under the same names as
     :class:`~pyg_wj.nn.WJConv`, so a ``state_dict`` moves between the two,
-    and computes the same function:
+    the same ``onednn`` switch, and computes the same function:
 
     .. math::
         \mathbf{X}^{\prime} = \mathbf{X}\mathbf{W}_1
@@ -78,9 +78,13 @@ class DenseWJConv(WJParameters, Module):
                  authors_diagonal: bool = False,
                  parametrization: Optional[str] = None):
         super().__init__()
-        self._init_wj(in_channels, out_channels, alpha, omega, num_nodes,
-                      modulation, x0_channels, bias, authors_diagonal,
-                      parametrization, cached, normalize, add_self_loops)
+        self._init_wj(
+            in_channels=in_channels, out_channels=out_channels, alpha=alpha,
+            omega=omega, num_nodes=num_nodes, modulation=modulation,
+            x0_channels=x0_channels, bias=bias,
+            authors_diagonal=authors_diagonal,
+            parametrization=parametrization, cached=cached,
+            normalize=normalize, add_self_loops=add_self_loops)
         self._cached_adj: Optional[Tensor] = None
         self.reset_parameters()
 

@@ -14,7 +14,7 @@ import torch
 
 import models.pose.train.loop as train_module
 from models.pose.nn.checkpoint import load_checkpoint
-from models.pose.nn.model import preset_config
+from models.pose.nn.config import preset_config
 from models.pose.train.loop import NonFiniteLossError, TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[3]

@@ -28,7 +28,7 @@ from models.pose.nn.checkpoint import (
     load_checkpoint,
     state_digest,
 )
-from models.pose.nn.model import preset_config
+from models.pose.nn.config import preset_config
 from models.pose.train.loop import NonFiniteLossError, TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[3]

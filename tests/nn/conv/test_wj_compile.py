@@ -2,7 +2,7 @@
 
 PyTorch 2.13's inductor (CPU) drops ``alpha`` in ``torch.add(y, x @ W,
 alpha=a)``, and with per-edge messages also got ``h + omega * (m + mm * a)``
-wrong under ``fullgraph=True``; ``WJParameters._combine`` avoids both forms.
+wrong under ``fullgraph=True``; ``WJRule._combine`` avoids both forms.
 These tests pin that: each compiles one function covering several layouts
 (a compile costs seconds), and compares with eager.
 """

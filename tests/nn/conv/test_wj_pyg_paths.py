@@ -213,7 +213,7 @@ def test_flow_target_to_source_rejected_at_construction():
         WJConv(4, 4, aggr='mean')
 
 
-def test_normalisation_is_gcn_norm_with_degree_at_target():
+def test_normalization_is_gcn_norm_with_degree_at_target():
     # directed chain 0 -> 1 -> 2, no self-loops
     chain = torch.tensor([[0, 1], [1, 2]])
     index, weight = normalize_edge_index(chain, None, 3)
@@ -236,7 +236,7 @@ def test_normalisation_is_gcn_norm_with_degree_at_target():
     assert out[2].item() == 0.0
 
 
-def test_num_nodes_switches_to_the_paper_parametrisation():
+def test_num_nodes_switches_to_the_paper_parametrization():
     general = WJConv(4, 3)
     assert general.parametrization == 'tied' and general.add_self_loops
     assert general.omega is None or general.omega.shape == (3, )

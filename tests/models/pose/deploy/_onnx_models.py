@@ -3,7 +3,8 @@ values, and a checkpoint file of one."""
 import torch
 
 from models.pose.nn.checkpoint import save_checkpoint
-from models.pose.nn.model import MLPGraphWJ, preset_config
+from models.pose.nn.config import preset_config
+from models.pose.nn.model import MLPGraphWJ
 
 VARIANTS = {'wj': {}, 'wj-authors-diagonal': {'authors_diagonal': True},
             'gcn': {'variant': 'gcn'}, 'mixer': {'variant': 'mixer'}}

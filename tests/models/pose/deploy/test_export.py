@@ -12,8 +12,7 @@ from models.pose.deploy.contract import (
 )
 from models.pose.deploy.export import export_bytes, parity
 from models.pose.deploy.predictor import OnnxPredictor
-from models.pose.nn.model import MLPGraphWJ
-from pyg_wj.utils import onednn_inference_available
+from models.pose.nn.config import FastPaths
 from tests.models.pose.deploy._onnx_models import (
     VARIANTS,
     tiny_model,
@@ -56,18 +55,15 @@ def test_dynamic_batch_and_names(exported):
 
 def test_plain_path_traced_and_settings_restored(exported):
     """Only standard ONNX operators (no oneDNN or other custom op), and the
-    process's inference settings come back after the export."""
+    model's fast paths and autograd come back after the export."""
     import onnx
 
-    from models.pose.nn.model import JointMixing
     _, data = exported['wj']
     domains = {n.domain for n in onnx.load_from_string(data).graph.node}
     assert domains <= {'', 'ai.onnx'}
-    before = (MLPGraphWJ.inference_batch_block,
-              JointMixing.inference_chunk_rows, onednn_inference_available(),
-              torch.is_grad_enabled())
-    export_bytes(tiny_model())
-    assert (MLPGraphWJ.inference_batch_block,
-            JointMixing.inference_chunk_rows, onednn_inference_available(),
+    model = tiny_model()
+    before = (model.fast_path_options, repr(model), torch.is_grad_enabled())
+    export_bytes(model)
+    assert (model.fast_path_options, repr(model),
             torch.is_grad_enabled()) == before
-    assert before[0] > 0 and before[1] > 0
+    assert before[0] == FastPaths()

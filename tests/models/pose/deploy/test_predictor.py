@@ -10,7 +10,7 @@ from models.pose.deploy.contract import (
 )
 from models.pose.deploy.export import export_bytes
 from models.pose.deploy.predictor import OnnxPredictor, predictor_for
-from models.pose.nn.model import preset_config
+from models.pose.nn.config import preset_config
 from tests.models.pose.deploy._onnx_models import (
     VARIANTS,
     tiny_model,

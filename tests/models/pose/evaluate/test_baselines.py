@@ -70,7 +70,7 @@ def test_evaluation_reports_baselines_beside_the_model(tmp_path,
         predict_windows,
     )
     from models.pose.nn.checkpoint import load_for_inference
-    from models.pose.nn.model import preset_config
+    from models.pose.nn.config import preset_config
     from models.pose.train.loop import TrainConfig, train
 
     cfg = TrainConfig(epochs=1, batch_size=16, val_fraction=0.2)

@@ -43,7 +43,8 @@ def test_infer_poses_windows_batches_and_mode():
 def test_infer_poses_with_the_real_model_in_train_mode():
     # BatchNorm in train mode would fail on a batch of one window:
     # infer_poses must switch to eval for the call.
-    from models.pose.nn.model import MLPGraphWJ, ModelConfig
+    from models.pose.nn.config import ModelConfig
+    from models.pose.nn.model import MLPGraphWJ
     model = MLPGraphWJ(ModelConfig(frames=3, layers=1, channels=16,
                                    hidden=32)).train()
     poses = infer.infer_poses(model, fake_kp(4), (W, H), 3, batch_size=1)

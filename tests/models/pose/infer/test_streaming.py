@@ -5,7 +5,8 @@ import torch
 
 from models.pose.infer import lift as infer
 from models.pose.infer.streaming import StreamingLifter
-from models.pose.nn.model import MLPGraphWJ, ModelConfig
+from models.pose.nn.config import ModelConfig
+from models.pose.nn.model import MLPGraphWJ
 
 W, H = 1000, 1000
 

@@ -1,13 +1,13 @@
 import pytest
 import torch
 
-from models.pose.nn.model import (
+from models.pose.nn.config import (
     PRESETS,
-    JointMixing,
-    MLPGraphWJ,
+    FastPaths,
     ModelConfig,
     preset_config,
 )
+from models.pose.nn.model import MLPGraphWJ
 
 
 @pytest.mark.parametrize('preset', sorted(PRESETS))
@@ -70,15 +70,16 @@ def test_bad_config_and_input():
 
 
 @pytest.mark.parametrize('chunk_rows', [1, 7, 64, 10_000])
-def test_blocked_joint_mixing_matches_the_plain_mlp(monkeypatch, chunk_rows):
+def test_blocked_joint_mixing_matches_the_plain_mlp(chunk_rows):
     torch.manual_seed(0)
     model = MLPGraphWJ(preset_config('tiny')).eval()
+    block = model.blocks[0].joint_mixing
+    block.inference_chunk_rows = chunk_rows  # this instance only
     x = torch.randn(5, 3, 17, 2)  # 5 x 32 = 160 rows: ragged last block
     with torch.no_grad():
-        monkeypatch.setattr(JointMixing, 'inference_chunk_rows', 0)
-        plain = model(x)
-        monkeypatch.setattr(JointMixing, 'inference_chunk_rows', chunk_rows)
-        block = model.blocks[0].joint_mixing
+        with model.fast_paths(inference_blocking=False):
+            assert not block._blocked()
+            plain = model(x)
         assert block._blocked()
         blocked = model(x)
     torch.testing.assert_close(blocked, plain, rtol=0, atol=1e-6)
@@ -89,32 +90,80 @@ def test_blocked_joint_mixing_matches_the_plain_mlp(monkeypatch, chunk_rows):
         assert not block._blocked()
 
 
-def test_batch_blocking_in_inference_matches_one_pass(monkeypatch):
+def test_batch_blocking_in_inference_matches_one_pass():
     torch.manual_seed(0)
     model = MLPGraphWJ(preset_config('tiny')).eval()
+    model.inference_batch_block = 4  # this instance only
     x = torch.randn(11, 3, 17, 2)
     with torch.no_grad():
-        monkeypatch.setattr(MLPGraphWJ, 'inference_batch_block', 0)
+        model.set_fast_paths(inference_blocking=False)
         whole = model(x)
-        monkeypatch.setattr(MLPGraphWJ, 'inference_batch_block', 4)
+        model.set_fast_paths(inference_blocking=True)
         blocked = model(x)  # blocks of 4, 4 and 3
     torch.testing.assert_close(blocked, whole, rtol=0, atol=1e-6)
     # training mode normalises with batch statistics: never blocked there
     model.train()
     torch.manual_seed(1)
     a = model(x)
-    monkeypatch.setattr(MLPGraphWJ, 'inference_batch_block', 0)
+    model.inference_batch_block = 0
     torch.manual_seed(1)
     torch.testing.assert_close(model(x), a)
+    assert MLPGraphWJ.inference_batch_block == 64  # the class untouched
 
 
-def test_inference_blocking_switch_restores_settings():
-    from models.pose.nn.model import inference_blocking
-    before = (MLPGraphWJ.inference_batch_block,
-              JointMixing.inference_chunk_rows)
-    assert all(before)
-    with inference_blocking(False):
-        assert (MLPGraphWJ.inference_batch_block,
-                JointMixing.inference_chunk_rows) == (0, 0)
-    assert (MLPGraphWJ.inference_batch_block,
-            JointMixing.inference_chunk_rows) == before
+def _fast_path_flags(model):
+    """Every switch the model's modules hold, in module order."""
+    flags = []
+    for m in model.modules():
+        for name in ('inference_blocking', 'training_blocking', 'onednn'):
+            if name in vars(m) or name == 'onednn' and '_onednn' in vars(m):
+                flags.append((type(m).__name__, name, getattr(m, name)))
+    return flags
+
+
+def test_fast_paths_belong_to_one_model():
+    """Changing one model's fast paths leaves another model in the same
+    process alone, and the ``with`` form restores them even on error."""
+    cfg = preset_config('tiny')
+    first, second = MLPGraphWJ(cfg), MLPGraphWJ(cfg)
+    untouched = _fast_path_flags(second)
+    assert all(value for _, _, value in untouched)
+    assert first.fast_path_options == FastPaths()
+    with pytest.raises(RuntimeError, match='boom'):
+        with first.fast_paths(inference_blocking=False, onednn=False,
+                              training_blocking=False) as paths:
+            assert paths == FastPaths(False, False, False)
+            assert not any(value for _, _, value in _fast_path_flags(first))
+            assert _fast_path_flags(second) == untouched
+            assert 'onednn=False' in repr(first)
+            assert 'onednn=False' not in repr(second)
+            raise RuntimeError('boom')
+    assert _fast_path_flags(first) == untouched
+    previous = first.set_fast_paths(onednn=False)
+    assert previous == FastPaths()
+    assert first.fast_path_options == FastPaths(onednn=False)
+    assert second.fast_path_options == FastPaths()
+    assert 'fast_paths=FastPaths(inference_blocking=True, training_blocking=' \
+        'True, onednn=False)' in repr(first)
+    built = MLPGraphWJ(cfg, fast_paths=FastPaths(training_blocking=False))
+    assert not built.blocks[0].joint_mixing.training_blocking
+    with pytest.raises(TypeError, match="'onednn' must be a bool, got int"):
+        FastPaths(onednn=0)
+
+
+@pytest.mark.parametrize('variant', ['wj', 'gcn', 'mixer'])
+def test_every_fast_path_gives_the_plain_output(variant):
+    """Eval outputs agree to fp32 rounding whichever paths are on."""
+    torch.manual_seed(0)
+    model = MLPGraphWJ(preset_config('tiny', variant=variant)).eval()
+    model.inference_batch_block = 3
+    x = torch.randn(7, 3, 17, 2)
+    with torch.no_grad():
+        with model.fast_paths(inference_blocking=False, onednn=False,
+                              training_blocking=False):
+            plain = model(x)
+        for changes in ({'inference_blocking': False}, {'onednn': False},
+                        {}):
+            with model.fast_paths(**changes):
+                torch.testing.assert_close(model(x), plain, rtol=1e-5,
+                                           atol=1e-6)

@@ -13,7 +13,8 @@ from models.pose.nn.checkpoint import (
     load_for_inference,
     save_checkpoint,
 )
-from models.pose.nn.model import MLPGraphWJ, preset_config
+from models.pose.nn.config import preset_config
+from models.pose.nn.model import MLPGraphWJ
 from models.pose.train.config import lr_factor
 from models.pose.train.loop import TrainConfig, train
 
@@ -208,7 +209,8 @@ def test_fused_optimizer_matches_the_plain_amsgrad_update():
     AMSGrad update to within 1e-6 relative over several steps."""
     import torch
 
-    from models.pose.nn.model import MLPGraphWJ, preset_config
+    from models.pose.nn.config import preset_config
+    from models.pose.nn.model import MLPGraphWJ
     from models.pose.train.config import TrainConfig
     from models.pose.train.loop import build_optimizer
 

@@ -2,9 +2,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from models.pose.nn.blocks import JointMixing
+from models.pose.nn.config import preset_config
 from models.pose.nn.cpu.blocked_mlp import blocked_joint_mlp
 from models.pose.nn.cpu.dropout import drop_mask
-from models.pose.nn.model import JointMixing, MLPGraphWJ, preset_config
+from models.pose.nn.model import MLPGraphWJ
 
 
 def _weights(joints=5, hidden=12, dtype=torch.float64):
@@ -47,22 +49,19 @@ def test_equals_autograd_with_the_same_dropout_mask(block):
 
 
 def test_joint_mixing_training_path_matches_the_plain_path():
-    """fp32, no dropout: the blocked path (training_chunk_rows > 0) and
+    """fp32, no dropout: the blocked path (training_blocking) and
     autograd's plain path give the same output and gradients up to fp32
     summation order."""
     torch.manual_seed(0)
     layer = JointMixing(joints=17, channels=32, dropout=0.0).train()
     h = torch.randn(6, 17, 32, requires_grad=True)
     results = []
-    for rows in (64, 0):  # 6 * 32 = 192 rows: three blocks, then plain
+    layer.training_chunk_rows = 64  # 6 * 32 = 192 rows: three blocks
+    for blocking in (True, False):  # blocked, then plain
         layer.zero_grad(set_to_none=True)
         h.grad = None
-        saved = JointMixing.training_chunk_rows
-        JointMixing.training_chunk_rows = rows
-        try:
-            out = layer(h)
-        finally:
-            JointMixing.training_chunk_rows = saved
+        layer.training_blocking = blocking
+        out = layer(h)
         out.pow(2).sum().backward()
         results.append([out.detach(), h.grad] +
                        [p.grad for p in layer.parameters()])
@@ -73,19 +72,26 @@ def test_joint_mixing_training_path_matches_the_plain_path():
 def test_model_training_uses_the_blocked_path(monkeypatch):
     """A training step of the model goes through blocked_joint_mlp (once
     per block), and not under autocast or in eval with grad off."""
-    import models.pose.nn.model as model_module
+    import models.pose.nn.blocks as blocks_module
     calls = []
-    real = model_module.blocked_joint_mlp
+    real = blocks_module.blocked_joint_mlp
 
     def spy(*args):
         calls.append(args[5])  # the dropout probability
         return real(*args)
 
-    monkeypatch.setattr(model_module, 'blocked_joint_mlp', spy)
+    monkeypatch.setattr(blocks_module, 'blocked_joint_mlp', spy)
     model = MLPGraphWJ(preset_config('tiny')).train()
     x = torch.rand(4, 3, 17, 2)
     model(x).sum().backward()
     assert calls == [model.config.dropout] * model.config.layers
+    calls.clear()
+    other = MLPGraphWJ(preset_config('tiny')).train()
+    with model.fast_paths(training_blocking=False):
+        model(x).sum().backward()  # this model only: the plain path
+        assert calls == []
+        other(x).sum().backward()
+    assert calls == [other.config.dropout] * other.config.layers
     calls.clear()
     with torch.autocast('cpu', dtype=torch.bfloat16):
         model(x)

@@ -1,0 +1,103 @@
+"""What a pose model is (:class:`ModelConfig`, :data:`PRESETS`) and how it
+computes (:class:`FastPaths`).
+
+A :class:`ModelConfig` is the architecture: it goes into checkpoints and
+fixes the function the model computes. :class:`FastPaths` only picks
+between equivalent ways of computing that function (the same outputs to
+fp32 rounding), per model instance; it is not saved.
+"""
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Dict
+
+from models.pose.data.skeleton import get_skeleton
+
+VARIANTS = ('wj', 'gcn', 'mixer')
+
+
+@dataclass
+class ModelConfig:
+    """Architecture hyper-parameters; the paper's are the defaults."""
+    joints: int = 17
+    frames: int = 1
+    layers: int = 3
+    channels: int = 384  # F
+    hidden: int = 768  # R
+    alpha: float = 0.1
+    dropout: float = 0.2
+    variant: str = 'wj'
+    authors_diagonal: bool = False
+
+    def __post_init__(self):
+        get_skeleton(self.joints)  # raises for anything but 16 or 17
+        if self.frames < 1 or self.frames % 2 == 0:
+            raise ValueError(f"'frames' must be a positive odd number (the "
+                             f"model predicts the centre frame), got "
+                             f"{self.frames}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"'variant' must be one of {VARIANTS}, got "
+                             f"{self.variant!r}")
+        if self.authors_diagonal and self.variant != 'wj':
+            raise ValueError("'authors_diagonal' only applies to variant "
+                             "'wj'")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> 'ModelConfig':
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys {sorted(unknown)}")
+        return cls(**d)
+
+
+#: Architecture presets. ``paper-t*`` are the paper's (Table 4 / Table 1);
+#: ``demo`` is small enough to train on 2 CPU cores in minutes; ``tiny`` is
+#: for tests and smoke runs.
+PRESETS: Dict[str, Dict[str, Any]] = {
+    **{f'paper-t{t}': dict(frames=t) for t in (1, 9, 27, 81, 243)},
+    'demo': dict(frames=9, layers=2, channels=128, hidden=256),
+    'tiny': dict(frames=3, layers=1, channels=32, hidden=64),  # tests
+}
+
+
+def preset_config(name: str, **overrides) -> ModelConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of "
+                         f"{sorted(PRESETS)}")
+    return ModelConfig(**{**PRESETS[name], **overrides})
+
+
+@dataclass(frozen=True)
+class FastPaths:
+    """Which equivalent fast paths one model takes; all on by default.
+
+    Each path applies only where it is safe (see the modules named below)
+    and computes the same outputs as the plain path to fp32 rounding;
+    switching one off is for timing, checking, or tracing a portable graph
+    (the ONNX export). Set them with
+    :meth:`~models.pose.nn.model.MLPGraphWJ.set_fast_paths` or, for a
+    ``with`` block, :meth:`~models.pose.nn.model.MLPGraphWJ.fast_paths`.
+
+    Attributes:
+        inference_blocking (bool): Plain inference (eval mode, no autograd,
+            not compiled) in cache-sized blocks: poses
+            (:attr:`~models.pose.nn.model.MLPGraphWJ.inference_batch_block`)
+            and joint-mixing rows
+            (:attr:`~models.pose.nn.blocks.JointMixing.inference_chunk_rows`).
+        training_blocking (bool): The joint-mixing MLP's fp32 CPU training
+            step in blocks of rows (:mod:`models.pose.nn.cpu.blocked_mlp`).
+        onednn (bool): CPU fp32 inference GEMMs through oneDNN's fused
+            kernel (:func:`pyg_wj.utils.linear`) instead of ``F.linear``.
+    """
+    inference_blocking: bool = True
+    training_blocking: bool = True
+    onednn: bool = True
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, bool):
+                raise TypeError(f"'{f.name}' must be a bool, got "
+                                f"{type(value).__name__} {value!r}")
