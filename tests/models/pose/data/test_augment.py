@@ -227,3 +227,20 @@ def test_bad_options_and_camera_frame_data_are_refused(prepared):
     windows = PoseWindows(prepared, subjects=['S1'])
     with pytest.raises(ValueError, match='z-up world'):
         next(windows.iterate_batches(8, augment=ALL))
+
+
+def test_chunks_and_the_16_joint_skeleton_give_the_same_views(
+        prepared, monkeypatch):
+    windows = PoseWindows(prepared, frames=5, joints=16,
+                          subjects=prepared.train_subjects)
+    options = dataclasses.replace(ALL, noise_px=2.0)
+
+    def first_batch():
+        return [x.numpy() for x in next(windows.iterate_batches(
+            64, seed=2, augment=options))]
+
+    whole = first_batch()
+    monkeypatch.setattr(aug, 'CHUNK_FRAMES', 7)  # one window per chunk
+    for a, b in zip(first_batch(), whole):
+        np.testing.assert_array_equal(a, b)
+    assert whole[0].shape == (64, 5, 16, 2) and whole[1].shape == (64, 16, 3)
