@@ -271,11 +271,26 @@ def virtual_cameras(root: np.ndarray, plan: Plan
     """``(R [n, 3, 3] world -> camera, centre [n, 3])`` of cameras at the
     plan's yaw and horizontal distance from ``root`` ``[n, 3]`` and at its
     height, looking at the root's vertical, tilted down and rolled."""
-    away = np.stack([np.cos(plan.yaw), np.sin(plan.yaw),
-                     np.zeros_like(plan.yaw)], -1)
-    centre = root + plan.distance[:, None] * away
-    centre[:, 2] = plan.height
-    tilt, roll = plan.tilt[:, None], plan.roll[:, None]
+    return camera_pose(root, plan.yaw, plan.distance, plan.height,
+                       plan.tilt, plan.roll)
+
+
+def camera_pose(root, yaw, distance, height, tilt, roll
+                ) -> Tuple[np.ndarray, np.ndarray]:
+    """``(R [n, 3, 3] world -> camera, centre [n, 3])`` of cameras placed
+    ``distance`` (horizontal, metres) from ``root`` ``[n, 3]`` in the
+    direction ``yaw`` (radians from +x), ``height`` above the floor,
+    looking horizontally at the root's vertical, then tilted down by
+    ``tilt`` and rolled by ``roll`` about the optical axis (radians; all
+    ``[n]`` or scalars)."""
+    root = np.atleast_2d(root).astype(np.float64)
+    yaw, distance, height, tilt, roll = (
+        np.broadcast_to(np.asarray(v, dtype=np.float64), root.shape[:1])
+        for v in (yaw, distance, height, tilt, roll))
+    away = np.stack([np.cos(yaw), np.sin(yaw), np.zeros_like(yaw)], -1)
+    centre = root + distance[:, None] * away
+    centre[:, 2] = height
+    tilt, roll = tilt[:, None], roll[:, None]
     forward = -np.cos(tilt) * away - np.sin(tilt) * np.array([0, 0, 1.0])
     right = np.cross(-away, [0.0, 0.0, 1.0])  # x right, y down, z ahead
     down = np.cross(forward, right)
