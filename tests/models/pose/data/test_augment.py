@@ -244,3 +244,9 @@ def test_chunks_and_the_16_joint_skeleton_give_the_same_views(
     for a, b in zip(first_batch(), whole):
         np.testing.assert_array_equal(a, b)
     assert whole[0].shape == (64, 5, 16, 2) and whole[1].shape == (64, 16, 3)
+
+
+def test_noise_px_of_reads_the_noisy_sources_provenance(prepared):
+    prepared.meta['provenance'] = {'noise_px': 2.5}
+    assert aug.noise_px_of(prepared, 'noisy') == 2.5
+    assert aug.noise_px_of(prepared, 'gt') == 0.0
