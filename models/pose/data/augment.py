@@ -125,7 +125,8 @@ class GeometricAugment:
 
 def _check_range(name: str, value: Any) -> None:
     ok = (isinstance(value, tuple) and len(value) == 2
-          and all(np.isfinite(v) for v in value) and value[0] <= value[1])
+          and all(isinstance(v, (int, float)) and np.isfinite(v)
+                  for v in value) and value[0] <= value[1])
     if not ok:
         raise ValueError(f"{name!r} must be a (low, high) tuple of finite "
                          f"numbers with low <= high, got {value!r}")

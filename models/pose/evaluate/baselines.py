@@ -152,9 +152,11 @@ class NearestNeighbour:
         rows = max(1, chunk_bytes // (8 * len(self.database)))
         out = np.empty(len(queries), dtype=np.int64)
         for begin in range(0, len(queries), rows):
-            q = queries[begin:begin + rows]
-            # |q|^2 is constant along a row: it cannot change the argmin
-            dist = self._norms[None, :] - 2.0 * (q @ self.database.T)
+            # |b|^2 - 2 q.b: |q|^2 is constant along a row, it cannot
+            # change the argmin (in place: no second chunk-sized array)
+            dist = queries[begin:begin + rows] @ self.database.T
+            dist *= -2.0
+            dist += self._norms
             out[begin:begin + rows] = dist.argmin(axis=1)
         return out
 
