@@ -99,12 +99,17 @@ def camera_to_world(points: np.ndarray, R: np.ndarray,
 def project_to_pixels(points_cam: np.ndarray,
                       intrinsics: np.ndarray) -> np.ndarray:
     """Pinhole projection with radial (k1-k3) and tangential (p1, p2)
-    distortion, ``[..., 3]`` camera-frame points to ``[..., 2]`` pixels."""
-    f, c = intrinsics[:2], intrinsics[2:4]
-    k, p = intrinsics[4:7], intrinsics[7:9]
+    distortion, ``[..., 3]`` camera-frame points to ``[..., 2]`` pixels.
+
+    ``intrinsics`` is ``[9]``, or ``[..., 9]`` broadcasting against the
+    points' leading axes (one camera per row of points)."""
+    intrinsics = np.asarray(intrinsics)
+    f, c = intrinsics[..., 0:2], intrinsics[..., 2:4]
+    k, p = intrinsics[..., 4:7], intrinsics[..., 7:9]
     xy = points_cam[..., :2] / points_cam[..., 2:3]
     r2 = np.sum(xy ** 2, axis=-1, keepdims=True)
-    radial = 1 + k[0] * r2 + k[1] * r2 ** 2 + k[2] * r2 ** 3
+    # Horner's form: r2 ** 3 would go through pow(), 10x a multiply
+    radial = 1 + r2 * (k[..., 0:1] + r2 * (k[..., 1:2] + r2 * k[..., 2:3]))
     tangential = np.sum(p * xy, axis=-1, keepdims=True)
     distorted = xy * (radial + tangential) + p * r2
     return f * distorted + c

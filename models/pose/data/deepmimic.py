@@ -43,7 +43,7 @@ import importlib.metadata
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -117,9 +117,12 @@ def _z_rotation(angle: np.ndarray) -> np.ndarray:
 
 
 def forward_kinematics(frames: np.ndarray,
-                       offsets: Dict[str, np.ndarray]) -> np.ndarray:
+                       offsets: Dict[str, np.ndarray],
+                       head_points: Optional[Dict[str, float]] = None
+                       ) -> np.ndarray:
     """``[F, 44]`` DeepMimic frames to ``[F, 17, 3]`` y-up joint positions
-    in the Human3.6M order."""
+    in the Human3.6M order; ``head_points`` overrides
+    :data:`HEAD_POINTS` (another body's head)."""
     values, col = {}, 1
     for name, size in LAYOUT:
         values[name] = frames[:, col:col + size]
@@ -136,7 +139,7 @@ def forward_kinematics(frames: np.ndarray,
             rot[joint] = rot[parent] @ local_rot
         else:
             rot[joint] = rot[parent]
-    for point, height in HEAD_POINTS.items():
+    for point, height in (head_points or HEAD_POINTS).items():
         pos[point] = pos['neck'] + rot['neck'][:, :, 1] * height
     return np.stack([pos[name] for name in H36M_FROM], axis=1)
 
@@ -204,6 +207,22 @@ def load_clips() -> List[Dict]:
                       'fps': FPS, 'positions': joints.astype(np.float32),
                       'source_file': path.name})
     return clips
+
+
+def humanoid_offsets() -> Dict[str, np.ndarray]:
+    """The humanoid's joint offsets (metres), as :func:`load_clips` uses
+    them."""
+    return _offsets(data_dir() / 'humanoid' / 'humanoid.urdf')
+
+
+def load_frames(name: str) -> np.ndarray:
+    """Clip ``name``'s frames resampled to 50 fps, ``[F, 44]`` (the
+    joint rotations :func:`load_clips` runs forward kinematics on)."""
+    path = data_dir() / 'data' / 'motions' / f'{name}.txt'
+    if not path.is_file():
+        raise FileNotFoundError(f"no motion clip {name!r} ({path})")
+    return resample_frames(np.asarray(json.loads(path.read_text())[
+        'Frames'], dtype=np.float64))
 
 
 def source_info() -> Dict[str, str]:

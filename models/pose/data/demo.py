@@ -11,10 +11,16 @@ cameras of one subject's calibration. The 2D inputs are the exact
 projections (source ``gt``) and the same with noise shaped like a 2D
 detector's errors (source ``noisy``, see :func:`detector_noise`). Test clips
 are held out entirely: no frame of their motion is seen in training.
+
+A second test split, ``new-body`` (meta ``extra_test_splits``, subjects
+``NB-small`` and ``NB-tall``), replays the test clips' joint rotations on a
+small and a tall adult of Winter's proportions
+(:mod:`models.pose.data.bodies`), filmed by 4 cameras at poses no
+training (or test) camera has, with the real cameras' intrinsics.
 """
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -37,8 +43,10 @@ from models.pose.data.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS
 REPO = Path(__file__).resolve().parents[3]
 #: Bumped whenever the way the demo set is built changes, so that an older
 #: prepared file is rebuilt rather than silently reused (2: slerp
-#: resampling and detector-shaped noise).
-DEMO_VERSION = 2
+#: resampling and detector-shaped noise; 3: the new-body test split).
+DEMO_VERSION = 3
+#: The extra test split of new bodies seen by new cameras.
+NEW_BODY_SPLIT = 'new-body'
 
 
 def default_path() -> Path:
@@ -118,6 +126,43 @@ def _provenance(source_info: Dict, sequences: List[Dict],
     return provenance
 
 
+def _new_body_provenance() -> Dict:
+    from models.pose.data import bodies
+
+    return {'split': NEW_BODY_SPLIT, 'statures_m': dict(bodies.BODIES),
+            'proportions': 'D. A. Winter, Biomechanics and Motor Control of '
+                           'Human Movement, 4th ed. (2009), Fig. 4.1',
+            'cameras': f'yaws {list(bodies.NEW_CAMERA_YAWS)} deg, '
+                       f'{bodies.NEW_CAMERA_DISTANCE} m away, '
+                       f'{bodies.NEW_CAMERA_HEIGHT} m high, aimed at '
+                       f'{bodies.NEW_CAMERA_AIM} m; real intrinsics'}
+
+
+def _new_body_parts(demo_source, test_names: Set[str], start: int
+                    ) -> Tuple[List[Dict], List, List, List]:
+    """``(sequences, positions, cameras, gt 2D)`` of the new-body split:
+    every test clip played by every body of :data:`bodies.BODIES`."""
+    from models.pose.data import bodies
+
+    offsets, cams = demo_source.humanoid_offsets(), bodies.new_body_cameras()
+    sequences: List[Dict] = []
+    positions, views, gt_2d = [], [], []
+    for name in sorted(test_names):
+        frames = demo_source.load_frames(name)
+        for subject, stature in bodies.BODIES.items():
+            world = place_in_capture_volume(
+                bodies.replay(frames, offsets, stature))
+            positions.append(world.astype(np.float32))
+            views.append(cams)
+            gt_2d.append(_film(world, cams).astype(np.float32))
+            sequences.append({
+                'subject': subject, 'action': name.replace('humanoid3d_', ''),
+                'start': start, 'length': int(len(world)), 'clip': name,
+                'stature_m': stature, 'calibration': 'new-body cameras'})
+            start += len(world)
+    return sequences, positions, views, gt_2d
+
+
 def prepare_demo(out: Optional[Path] = None, noise_px: float = 2.0,
                  seed: int = 0) -> PreparedPoses:
     """Build the demo file from the installed motion-capture package."""
@@ -141,20 +186,28 @@ def prepare_demo(out: Optional[Path] = None, noise_px: float = 2.0,
                           'length': int(len(world)), 'clip': clip['name'],
                           'calibration': calib})
         start += len(world)
+    extra = _new_body_parts(demo_source, test_names, start)
+    for part, more in zip((sequences, positions, views, gt_2d), extra):
+        part.extend(more)
     provenance = _provenance(demo_source.source_info(), sequences,
                              test_names, noise_px, seed)
-    data = assemble_prepared(
-        make_meta('demo', 50.0, sequences, ['train'], ['test'],
-                  ['gt', 'noisy'], provenance),
-        positions, views, {'gt': gt_2d})
+    provenance['new_body'] = _new_body_provenance()
+    meta = make_meta('demo', 50.0, sequences, ['train'], ['test'],
+                     ['gt', 'noisy'], provenance)
+    meta['extra_test_splits'] = {
+        NEW_BODY_SPLIT: sorted({s['subject'] for s in extra[0]})}
+    data = assemble_prepared(meta, positions, views, {'gt': gt_2d})
     data.keypoints_2d['noisy'] = detector_noise(
         data.keypoints_2d['gt'], noise_px, rng).astype(np.float32)
     save_prepared(out, data)
     n_test = sum(s['length'] for s in sequences if s['subject'] == 'test')
-    print(f"Prepared the demo set {out}: {len(sequences)} real mocap clips "
-          f"({len(data.positions_3d):,} frames at 50 fps, {n_test:,} of them "
-          f"held out for testing) from {provenance.get('package')} "
-          f"{provenance.get('version')}", flush=True)
+    n_new = sum(s['length'] for s in extra[0])
+    print(f"Prepared the demo set {out}: {len(clips)} real mocap clips "
+          f"({len(data.positions_3d) - n_new:,} frames at 50 fps, {n_test:,} "
+          f"of them held out for testing) from {provenance.get('package')} "
+          f"{provenance.get('version')}, and the test clips replayed by "
+          f"{len(extra[0]) // max(len(test_names), 1)} new bodies before new "
+          f"cameras ({n_new:,} frames)", flush=True)
     return data
 
 

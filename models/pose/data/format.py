@@ -10,6 +10,9 @@ keys (``S`` sequences, ``C`` cameras, ``F`` frames over all sequences):
     ``{"subject", "action", "start", "length"}`` in storage order),
     ``train_subjects``, ``test_subjects`` and ``provenance`` (where the data
     came from: input files, or package, version, licence and clips).
+    Optional: ``extra_test_splits``, split name -> its subjects (further
+    test sets, e.g. the demo's ``new-body``; disjoint from the training
+    and test subjects and from each other).
 ``positions_3d``
     float32 ``[F, 17, 3]``: world coordinates in metres, Human3.6M joint
     order, sequences concatenated.
@@ -66,6 +69,13 @@ class PreparedPoses:
     @property
     def test_subjects(self) -> List[str]:
         return list(self.meta['test_subjects'])
+
+    @property
+    def extra_test_splits(self) -> Dict[str, List[str]]:
+        """Split name -> subjects of the further test sets (none in
+        files without ``extra_test_splits``)."""
+        return {name: list(subjects) for name, subjects in
+                self.meta.get('extra_test_splits', {}).items()}
 
     @property
     def num_cameras(self) -> int:
@@ -133,6 +143,7 @@ def _check_meta(meta: Any, path) -> None:
     _check_meta_types(meta, path)
     _check_meta_sequences(meta['sequences'], path)
     _check_meta_splits(meta, path)
+    _check_extra_splits(meta, path)
 
 
 def _check_meta_header(meta: Any, path) -> None:
@@ -212,6 +223,32 @@ def _check_meta_splits(meta: Dict[str, Any], path) -> None:
         if absent:
             _fail(path, f"meta {key!r} names {absent}, which no sequence "
                   f"has (subjects present: {sorted(present)})")
+
+
+def _check_extra_splits(meta: Dict[str, Any], path) -> None:
+    """Optional ``extra_test_splits``: name -> non-empty list of subjects
+    that sequences have, in no other split."""
+    extra = meta.get('extra_test_splits', {})
+    if not isinstance(extra, dict) or not all(
+            isinstance(k, str) and _is_str_list(v) and v
+            for k, v in extra.items()):
+        _fail(path, (f"meta 'extra_test_splits' must be an object of split "
+                     f"name -> non-empty list of subjects, got "
+                     f"{extra!r}")[:300])
+    present = {seq['subject'] for seq in meta['sequences']}
+    seen = {s: 'train_subjects' for s in meta['train_subjects']}
+    seen.update({s: 'test_subjects' for s in meta['test_subjects']})
+    for name, subjects in extra.items():
+        for subject in subjects:
+            if subject in seen:
+                _fail(path, f"meta 'extra_test_splits' {name!r} names "
+                      f"{subject!r}, which is already in {seen[subject]}; "
+                      f"every split must have subjects of its own")
+            if subject not in present:
+                _fail(path, f"meta 'extra_test_splits' {name!r} names "
+                      f"{subject!r}, which no sequence has (subjects "
+                      f"present: {sorted(present)})")
+            seen[subject] = f'extra test split {name!r}'
 
 
 def _check_cameras(data: 'PreparedPoses', path) -> None:

@@ -20,6 +20,11 @@ from typing import (
 import numpy as np
 import torch
 
+from models.pose.data.augment import (
+    GeometricAugment,
+    augment_batch,
+    view_sources,
+)
 from models.pose.data.camera import normalize_screen, world_to_camera
 from models.pose.data.format import PreparedPoses
 from models.pose.data.skeleton import Skeleton, get_skeleton, select_joints
@@ -60,6 +65,8 @@ class _CameraView(NamedTuple):
     inputs: np.ndarray  # [n, J, 2] normalized screen coordinates
     targets: np.ndarray  # [n, J, 3] root-relative camera frame, metres
     sequence: Dict[str, Any]
+    world_start: int  # row of the first frame in ``positions_3d``
+    camera: Tuple[int, int]  # (sequence, camera) indices
 
 
 def _camera_views(data: PreparedPoses, chosen: List[int],
@@ -88,7 +95,7 @@ def _camera_views(data: PreparedPoses, chosen: List[int],
             views.append(_CameraView(
                 inputs=select_joints(kp, joints).astype(np.float32),
                 targets=select_joints(cam, joints).astype(np.float32),
-                sequence=seq))
+                sequence=seq, world_start=start, camera=(i, c)))
     return views
 
 
@@ -149,6 +156,8 @@ class PoseWindows:
         self._targets = np.concatenate([view.targets for view in views])
         (self._centre, self._lo, self._hi, self.actions,
          self.subjects) = _window_layout(views, stride)
+        # where each frame came from, to film it again (augment.py)
+        self.view_sources = view_sources(data, views)
 
     def __len__(self) -> int:
         return len(self._centre)
@@ -174,7 +183,8 @@ class PoseWindows:
     def iterate_batches(self, batch_size: int, shuffle: bool = True,
                         seed: int = 0, epoch: int = 0,
                         flip_augment: bool = False, rank: int = 0,
-                        world_size: int = 1, drop_last: bool = False
+                        world_size: int = 1, drop_last: bool = False,
+                        augment: Optional[GeometricAugment] = None
                         ) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         """Batches as tensors; order and flips depend only on
         ``(seed, epoch)``, so a resumed run sees the same batches.
@@ -182,6 +192,10 @@ class PoseWindows:
         With ``world_size > 1`` every process draws the same global batch
         and keeps rows ``rank::world_size`` of it: DDP on ``world_size``
         processes then sees exactly the samples one process would.
+
+        ``augment`` replaces a share of the windows by geometric
+        augmentations (:mod:`models.pose.data.augment`), drawn from
+        ``(seed, epoch, batch)`` and before any flip.
         """
         rng = np.random.default_rng([seed, epoch])
         n = len(self)
@@ -192,6 +206,11 @@ class PoseWindows:
         for begin in range(0, stop, batch_size):
             sel = order[begin:begin + batch_size][rank::world_size]
             inputs, targets = self.get_batch(sel)
+            if augment is not None:
+                augment_batch(augment, self, order[begin:begin + batch_size],
+                              slice(rank, None, world_size),
+                              (inputs, targets),
+                              np.random.default_rng([seed, epoch, begin]))
             if flips is not None:
                 f = flips[begin:begin + batch_size][rank::world_size]
                 inputs[f] = flip_poses(inputs[f], perm)

@@ -9,8 +9,13 @@ training run, so a reader sees at once what the network adds:
   root-relative 2D pose (``2J`` numbers plus a constant) to its
   root-relative 3D pose (``3J`` numbers). It is fitted on the training
   windows and their horizontal flips (the model trains with flips too).
+* :class:`NearestNeighbour`: the 3D pose of the training window whose
+  centre frame's root-relative 2D pose (the linear map's features) is the
+  nearest in Euclidean distance, by exact search over up to
+  :data:`MAX_NEIGHBOUR_WINDOWS` evenly spaced training windows. It shows
+  how far looking a pose up gets, without any generalisation.
 
-Both predict root-relative poses with the root at zero, in metres.
+All three predict root-relative poses with the root at zero, in metres.
 """
 from typing import Dict, Tuple
 
@@ -22,6 +27,14 @@ from models.pose.data.windows import flip_poses
 #: At most this many training windows are used for a fit (evenly spaced);
 #: a linear map of 34 inputs does not need Human3.6M's 1.5 M.
 MAX_FIT_WINDOWS = 200_000
+#: The nearest neighbour searches at most this many training windows
+#: (evenly spaced): every query is compared with each of them, so the cost
+#: grows with the product; 50 000 keep Human3.6M's 2.2 M test windows at
+#: about 4e12 multiply-adds.
+MAX_NEIGHBOUR_WINDOWS = 50_000
+#: Bytes of squared distances held at once while searching: queries are
+#: taken in chunks of ``NEIGHBOUR_CHUNK_BYTES // (8 * database size)``.
+NEIGHBOUR_CHUNK_BYTES = 64 * 2 ** 20
 
 
 def _centre_frames(windows: PoseWindows, limit: int = MAX_FIT_WINDOWS
@@ -105,7 +118,57 @@ class LinearLift:
         return out.astype(np.float32)
 
 
+class NearestNeighbour:
+    """The training pose whose 2D centre frame is the nearest (1-NN).
+
+    Args:
+        database_2d: ``[n, 2(J - 1)]`` root-relative 2D features.
+        poses_3d: ``[n, J, 3]`` their root-relative 3D poses.
+    """
+
+    name = 'nearest neighbour'
+
+    def __init__(self, database_2d: np.ndarray, poses_3d: np.ndarray):
+        self.database = np.asarray(database_2d, dtype=np.float64)
+        self.poses = np.asarray(poses_3d, dtype=np.float32)
+        if len(self.database) != len(self.poses) or not len(self.poses):
+            raise ValueError(
+                f"'database_2d' and 'poses_3d' must hold the same, non-zero "
+                f"number of rows, got {len(self.database)} and "
+                f"{len(self.poses)}")
+        # |a - b|^2 = |a|^2 - 2 a.b + |b|^2; |b|^2 is the same every query
+        self._norms = (self.database ** 2).sum(axis=1)
+
+    @classmethod
+    def fit(cls, windows: PoseWindows, limit: int = MAX_NEIGHBOUR_WINDOWS
+            ) -> 'NearestNeighbour':
+        inputs, targets = _centre_frames(windows, limit)
+        return cls(_features(inputs)[:, :-1], targets)
+
+    def neighbours(self, inputs_2d: np.ndarray,
+                   chunk_bytes: int = NEIGHBOUR_CHUNK_BYTES) -> np.ndarray:
+        """Index in the database of each input's nearest neighbour (the
+        first one on a tie), ``chunk_bytes`` of distances at a time."""
+        queries = _features(inputs_2d)[:, :-1]
+        rows = max(1, chunk_bytes // (8 * len(self.database)))
+        out = np.empty(len(queries), dtype=np.int64)
+        for begin in range(0, len(queries), rows):
+            # |b|^2 - 2 q.b: |q|^2 is constant along a row, it cannot
+            # change the argmin (in place: no second chunk-sized array)
+            dist = queries[begin:begin + rows] @ self.database.T
+            dist *= -2.0
+            dist += self._norms
+            out[begin:begin + rows] = dist.argmin(axis=1)
+        return out
+
+    def predict(self, inputs_2d: np.ndarray,
+                chunk_bytes: int = NEIGHBOUR_CHUNK_BYTES) -> np.ndarray:
+        """``[n, J, 2]`` normalised screen coordinates -> ``[n, J, 3]``."""
+        return self.poses[self.neighbours(inputs_2d, chunk_bytes)].copy()
+
+
 def fit_baselines(train_windows: PoseWindows) -> Dict[str, object]:
-    """Both baselines fitted on ``train_windows``, by their display name."""
+    """The baselines fitted on ``train_windows``, by their display name."""
     return {MeanPose.name: MeanPose.fit(train_windows),
-            LinearLift.name: LinearLift.fit(train_windows)}
+            LinearLift.name: LinearLift.fit(train_windows),
+            NearestNeighbour.name: NearestNeighbour.fit(train_windows)}

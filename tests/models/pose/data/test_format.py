@@ -78,3 +78,33 @@ def test_assemble_prepared_concatenates_in_storage_order(prepared):
     assert fingerprint(data) == fingerprint(prepared)
     assert data.camera_resolution.dtype == np.int32
     assert data.camera_R.dtype == np.float32
+
+
+def _with_extra_split(prepared, subjects=('S9b',)):
+    """The fixture with S9's sequence renamed into an extra split."""
+    prepared.meta['sequences'][-1]['subject'] = subjects[0]
+    prepared.meta['test_subjects'] = ['S5']
+    prepared.meta['train_subjects'] = ['S1']
+    prepared.meta['extra_test_splits'] = {'new-body': list(subjects)}
+    return prepared
+
+
+def test_extra_test_splits_round_trip(tmp_path, prepared):
+    assert prepared.extra_test_splits == {}  # files without the key
+    path = save_prepared(tmp_path / 'a.npz', _with_extra_split(prepared))
+    assert load_prepared(path).extra_test_splits == {'new-body': ['S9b']}
+
+
+@pytest.mark.parametrize('splits, message', [
+    ({'new-body': ['S5']}, "already in test_subjects"),
+    ({'new-body': ['S1']}, "already in train_subjects"),
+    ({'a': ['S9b'], 'b': ['S9b']}, "already in extra test split 'a'"),
+    ({'new-body': ['NB']}, 'which no sequence has'),
+    ({'new-body': []}, 'non-empty list'),
+    (['S9b'], 'must be an object'),
+])
+def test_bad_extra_test_splits_are_refused(prepared, splits, message):
+    _with_extra_split(prepared)
+    prepared.meta['extra_test_splits'] = splits
+    with pytest.raises(ValueError, match=message):
+        validate(prepared)

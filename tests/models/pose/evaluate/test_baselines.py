@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 
 from models.pose.data.loader import PoseWindows
-from models.pose.evaluate.baselines import LinearLift, MeanPose, fit_baselines
+from models.pose.evaluate.baselines import (
+    LinearLift,
+    MeanPose,
+    NearestNeighbour,
+    fit_baselines,
+)
 
 
 def test_linear_lift_equals_least_squares_without_ridge(prepared):
@@ -81,7 +86,8 @@ def test_evaluation_reports_baselines_beside_the_model(tmp_path,
                                   pictures=False, val_fraction=0.2)
     saved = json.loads((tmp_path / 'run' / 'metrics.json').read_text())
     methods = saved['baselines']['methods']
-    assert set(methods) == {'mean pose', 'linear 2D->3D'}
+    assert set(methods) == {'mean pose', 'linear 2D->3D',
+                            'nearest neighbour'}
     assert saved['baselines']['fitted_on']['portion'] == [0.0, 0.8]
     assert saved['baselines']['model_vs_linear_mpjpe'] == pytest.approx(
         results['average']['mpjpe'] / methods['linear 2D->3D']['mpjpe'])
@@ -91,3 +97,51 @@ def test_evaluation_reports_baselines_beside_the_model(tmp_path,
     data = load_prepared(prepared_file)
     windows = PoseWindows(data, frames=config['frames'], subjects=['S9'])
     assert np.abs(predict_windows(model, windows)[:, 0]).max() == 0.0
+
+
+def test_nearest_neighbour_returns_the_training_pose_of_a_training_input(
+        prepared):
+    windows = PoseWindows(prepared, subjects=prepared.train_subjects)
+    inputs, targets = windows.centre_frames(np.arange(len(windows)))
+    fitted = NearestNeighbour.fit(windows)
+    found = fitted.neighbours(inputs)
+    # the toy tracks are periodic (a sequence's first and last frames are
+    # the same pose), so a neighbour may be a twin: same 2D, same 3D
+    np.testing.assert_array_equal(inputs[found], inputs)
+    assert (found == np.arange(len(inputs))).mean() > 0.9
+    np.testing.assert_array_equal(fitted.predict(inputs), targets)
+
+
+def test_nearest_neighbour_beats_the_mean_pose_on_held_out_views(prepared):
+    train = PoseWindows(prepared, subjects=prepared.train_subjects)
+    test = PoseWindows(prepared, subjects=prepared.test_subjects)
+    inputs, targets = test.centre_frames(np.arange(len(test)))
+    fits = fit_baselines(train)
+    errors = {name: np.linalg.norm(fit.predict(inputs) - targets,
+                                   axis=-1).mean()
+              for name, fit in fits.items()}
+    assert errors['nearest neighbour'] < 0.8 * errors['mean pose'], errors
+
+
+def test_nearest_neighbour_chunks_give_the_one_chunk_answer(prepared):
+    train = PoseWindows(prepared, subjects=prepared.train_subjects)
+    fitted = NearestNeighbour.fit(train)
+    rng = np.random.default_rng(0)
+    queries = rng.normal(0.0, 0.3, (97, 17, 2)).astype(np.float32)
+    whole = fitted.neighbours(queries, chunk_bytes=10 ** 9)
+    # one query per chunk (the floor), and chunks of 7 rows
+    for chunk in (1, 7 * 8 * len(fitted.database)):
+        np.testing.assert_array_equal(fitted.neighbours(queries, chunk),
+                                      whole)
+    # the exact search: brute force over every database row
+    q = (queries[:, 1:] - queries[:, :1]).reshape(97, -1)
+    brute = ((q[:, None] - fitted.database[None]) ** 2).sum(-1).argmin(1)
+    np.testing.assert_array_equal(whole, brute)
+
+
+def test_nearest_neighbour_subsamples_large_training_sets(prepared):
+    windows = PoseWindows(prepared, subjects=prepared.train_subjects)
+    fitted = NearestNeighbour.fit(windows, limit=10)
+    assert len(fitted.database) == len(fitted.poses) == 10
+    with pytest.raises(ValueError, match='same, non-zero'):
+        NearestNeighbour(np.zeros((3, 32)), np.zeros((2, 17, 3)))
