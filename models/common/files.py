@@ -17,6 +17,8 @@ from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
+from models.common.faults import fault_point
+
 PathLike = Union[str, os.PathLike]
 
 
@@ -105,6 +107,7 @@ def _write_replace(path: Path, directory: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        fault_point('atomic-write')  # tests only: a kill before the rename
         os.replace(tmp, path)
     except BaseException:
         try:
