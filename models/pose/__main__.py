@@ -19,10 +19,10 @@ from torch.distributed import DistError
 
 from models.common.allocator import keep_freed_memory
 from models.common.files import os_error_message
-from models.pose.train.loop import NonFiniteLossError
+from models.pose.train.errors import NonFiniteLossError
 
 COMMANDS = {
-    'train': ('models.pose.train.loop', 'train a model (DDP under torchrun)'),
+    'train': ('models.pose.cli.train', 'train a model (DDP under torchrun)'),
     'evaluate': ('models.pose.evaluate.scoring',
                  'MPJPE / P-MPJPE / N-MPJPE per action, PCK and AUC'),
     'infer': ('models.pose.cli.infer', '3D poses from a file of 2D keypoints'),

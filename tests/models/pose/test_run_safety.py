@@ -141,7 +141,7 @@ def test_zero_is_a_value_not_the_default(tmp_path, prepared_file, capsys):
 # -- 3. exact epoch logs after a mid-epoch resume ----------------------------
 
 def _stop_after(checks, signal_name='SIGTERM'):
-    class Stop(train_module._Stop):
+    class Stop(train_module.StopSignals):
         count = 0
 
         @property
@@ -159,7 +159,7 @@ def test_mid_epoch_resume_logs_the_true_epoch_mean(tmp_path, prepared_file,
                                                    monkeypatch, capsys):
     full = tiny(prepared_file, tmp_path / 'full', epochs=2)
     # 13 steps per epoch: stop during the 5th step of epoch 2
-    monkeypatch.setattr(train_module, '_Stop', _stop_after(13 + 5))
+    monkeypatch.setattr(train_module, 'StopSignals', _stop_after(13 + 5))
     stopped = tiny(prepared_file, tmp_path / 'cut', epochs=2, resume=True)
     monkeypatch.undo()
     assert stopped['stopped'] == 'SIGTERM'
@@ -270,7 +270,8 @@ def test_disk_full_is_one_line_and_keeps_last_pt(tmp_path, prepared_file,
                                                  monkeypatch, capsys):
     out = tmp_path / 'run'
     assert cli(train_argv(prepared_file, out)) == 0
-    good = (out / 'last.pt').read_bytes()
+    good, best = ((out / name).read_bytes() for name in ('last.pt',
+                                                          'best.pt'))
 
     def full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -279,11 +280,13 @@ def test_disk_full_is_one_line_and_keeps_last_pt(tmp_path, prepared_file,
     assert cli(train_argv(prepared_file, out, '--resume', '--epochs',
                           '2')) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith(f'error: cannot write {out / "last.pt"}: no '
+    # the epoch's first write is best.pt (before last.pt, see the loop)
+    assert err[-1].startswith(f'error: cannot write {out / "best.pt"}: no '
                               f'space left on device (errno 28')
     assert 'previous file is intact' in err[-1]
     assert 'Traceback' not in '\n'.join(err)
     assert (out / 'last.pt').read_bytes() == good
+    assert (out / 'best.pt').read_bytes() == best
     assert not list(out.glob('.*.tmp'))
 
 
@@ -300,7 +303,8 @@ def test_atomic_write_names_the_path_under_a_file(tmp_path):
                                                ('SIGINT', 130)])
 def test_a_stopped_run_exits_with_128_plus_the_signal(
         tmp_path, prepared_file, monkeypatch, capsys, signal_name, code):
-    monkeypatch.setattr(train_module, '_Stop', _stop_after(3, signal_name))
+    monkeypatch.setattr(train_module, 'StopSignals',
+                        _stop_after(3, signal_name))
     out = tmp_path / 'run'
     argv = train_argv(prepared_file, out)
     argv[argv.index('--max-steps-per-epoch') + 1] = '0'

@@ -89,7 +89,7 @@ def test_sigterm_saves_and_resumes_inside_an_epoch(tmp_path, prepared_file,
     import models.pose.train.loop as train_module
     full = tiny_run(prepared_file, tmp_path / 'full', epochs=2)
 
-    class StopAfterFiveSteps(train_module._Stop):
+    class StopAfterFiveSteps(train_module.StopSignals):
         """Acts as if SIGTERM arrived during the 5th step of epoch 2."""
         checks = 0
 
@@ -102,7 +102,7 @@ def test_sigterm_saves_and_resumes_inside_an_epoch(tmp_path, prepared_file,
         def requested(self, value):
             pass
 
-    monkeypatch.setattr(train_module, '_Stop', StopAfterFiveSteps)
+    monkeypatch.setattr(train_module, 'StopSignals', StopAfterFiveSteps)
     stopped = tiny_run(prepared_file, tmp_path / 'cut', epochs=2)
     monkeypatch.undo()
     assert stopped['stopped'] == 'SIGTERM'
@@ -210,7 +210,7 @@ def test_fused_optimizer_matches_the_plain_amsgrad_update():
 
     from models.pose.nn.model import MLPGraphWJ, preset_config
     from models.pose.train.config import TrainConfig
-    from models.pose.train.loop import build_optimizer
+    from models.pose.train.optimizer import build_optimizer
 
     torch.manual_seed(0)
     fused_model = MLPGraphWJ(preset_config('tiny'))
