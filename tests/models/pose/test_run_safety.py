@@ -86,7 +86,7 @@ def test_a_second_run_into_a_locked_directory_fails_at_once(
          'fcntl.flock(fd, fcntl.LOCK_EX)\n'
          'os.write(fd, str(os.getpid()).encode())\n'
          'print("locked", flush=True)\n'
-         'time.sleep(60)\n', str(out / '.lock')],
+         'time.sleep(600)\n', str(out / '.lock')],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == 'locked'
@@ -94,7 +94,9 @@ def test_a_second_run_into_a_locked_directory_fails_at_once(
         in_flight.write_bytes(b'being written by the other run')
         t0 = time.monotonic()
         assert cli(train_argv(prepared_file, out, '--resume')) == 2
-        assert time.monotonic() - t0 < 10  # at once, no waiting
+        # at once: a waiting run would wait for the holder's 600 s (the
+        # bound is loose for a loaded machine; a refusal takes a second)
+        assert time.monotonic() - t0 < 300
         err = capsys.readouterr().err
         assert f'is in use by another run (process {holder.pid} holds' in err
         assert in_flight.exists()  # its temporary file was not cleaned up
@@ -323,12 +325,12 @@ def test_sigterm_to_the_process_exits_143_after_saving(tmp_path,
          '--batch-size', '8', '--save-every-steps', '1', '--threads', '1',
          '--no-progress'], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # loose: a loaded machine
     while not (out / 'last.pt').exists():
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     proc.terminate()
-    stdout, stderr = proc.communicate(timeout=120)
+    stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 143, stderr
     assert 'SIGTERM: saved' in stdout
     load_checkpoint(out / 'last.pt')
@@ -356,7 +358,7 @@ def test_a_huge_config_is_refused_before_anything_is_allocated(
     t0 = time.perf_counter()
     with pytest.raises(CheckpointError, match="missing|shape"):
         load_for_inference(huge)  # the shapes differ: checked on 'meta'
-    assert time.perf_counter() - t0 < 20
+    assert time.perf_counter() - t0 < 120  # loose: tens of GB otherwise
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         load_for_inference(out / 'last.pt')  # a good one: no warning

@@ -177,12 +177,12 @@ def test_torchrun_two_processes_match_one(tmp_path, prepared_file):
               '--threads', '1', '--dropout', '0']
     env = dict(os.environ, OMP_NUM_THREADS='1')
     bindir = Path(sys.executable).parent
-    subprocess.run([str(bindir / 'torchrun'), '--nproc_per_node', '2',
-                    '--master_port', '29517', *common, '--out',
+    subprocess.run([str(bindir / 'torchrun'), '--standalone',  # free port
+                    '--nproc_per_node', '2', *common, '--out',
                     str(tmp_path / 'two')], cwd=REPO, env=env, check=True,
-                   timeout=300, capture_output=True)
+                   timeout=600, capture_output=True)
     subprocess.run([sys.executable, *common, '--out', str(tmp_path / 'one')],
-                   cwd=REPO, env=env, check=True, timeout=300,
+                   cwd=REPO, env=env, check=True, timeout=600,
                    capture_output=True)
     one = load_checkpoint(tmp_path / 'one' / 'last.pt')
     two = load_checkpoint(tmp_path / 'two' / 'last.pt')
