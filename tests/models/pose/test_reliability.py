@@ -175,28 +175,30 @@ def test_resuming_a_finished_run_whose_last_row_was_lost_completes_the_log(
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_matches_an_unbroken_run(
         tmp_path, data_file, reference):
-    """An extra to the fault points: up to 6 SIGKILLs at random moments
+    """An extra to the fault points: up to 8 SIGKILLs at random moments
     (seeded delays; where they land depends on the machine's speed, so
     nothing is asserted about that), a resume after each, then a run to
     the end. Whatever the timing, the run ends as the unbroken one."""
     out = tmp_path / 'killed'
     command = train_command(data_file, out, '--save-every-steps', '1')
-    rng = random.Random(0)
-    for _ in range(6):
+    rng, kills = random.Random(0), 0
+    for _ in range(8):
         proc = subprocess.Popen(command, cwd=REPO, env=ENV,
                                 stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
         try:
-            proc.wait(timeout=rng.uniform(0.5, 8.0))
+            proc.wait(timeout=rng.uniform(0.2, 4.0))
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            kills += 1
         errors = proc.stderr.read().decode()
         proc.stderr.close()
         assert proc.returncode in (0, -signal.SIGKILL), errors
         assert_only_complete_files(out)
         if proc.returncode == 0:  # finished before the kill
             break
+    print(f'{kills} SIGKILLs landed before the run finished')
     run_cli(command)  # to the end (a finished run: its log made whole)
     assert_same_run(out, reference)
 
