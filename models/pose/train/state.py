@@ -30,6 +30,8 @@ RESUME_KEYS = {'optimizer': dict, 'scheduler': dict,
 #: the running statistics of the epoch under way that a mid-epoch
 #: checkpoint saves under ``epoch_stats`` (one at an epoch's end saves {})
 STAT_KEYS = ('loss_count', 'samples', 'train_s', 'bad_steps')
+# (in this order everywhere: the losses of the epoch among the last
+# step_losses, samples seen, seconds trained, consecutive skipped steps)
 
 
 @dataclass
@@ -72,7 +74,8 @@ class TrainState:
     #: resumed one
     last_saved: Dict[str, int] = field(default_factory=dict)
     #: the CPU RNG state a checkpoint saved, until :meth:`restore_rng`
-    rng_cpu: Optional[torch.Tensor] = field(default=None, repr=False)
+    rng_cpu: Optional[torch.Tensor] = field(default=None, repr=False,
+                                            compare=False)
 
     # -- the epoch under way ------------------------------------------------
 
@@ -131,25 +134,26 @@ class TrainState:
         losses = state['step_losses'].tolist()
         saved_config = state.get('train_config')
         run = cls(train_config=dict(saved_config)
-                   if isinstance(saved_config, dict) else {},
-                   data=str(state.get('data', '?')),
-                   data_fingerprint=state.get('data_fingerprint'),
-                   epoch=state['epoch'], step=state['step_in_epoch'],
-                   best_mpjpe=state['best_mpjpe'],
-                   history=list(state['history']), step_losses=losses,
-                   rng_cpu=state['rng_cpu'])
+                  if isinstance(saved_config, dict) else {},
+                  data=str(state.get('data', '?')),
+                  data_fingerprint=state.get('data_fingerprint'),
+                  epoch=state['epoch'], step=state['step_in_epoch'],
+                  best_mpjpe=state['best_mpjpe'],
+                  history=list(state['history']), step_losses=losses,
+                  rng_cpu=state['rng_cpu'])
         run.saved_as_last()
         if run.step:
             # the epoch's running statistics, so that its logged mean loss
             # covers all its steps, not only those after the restart;
             # checkpoints without them: the last `step` losses (exact unless
             # a non-finite step was skipped in this epoch)
-            count = int(stats.get('loss_count', min(run.step, len(losses))))
-            run.running = EpochStats(
-                losses=losses[len(losses) - count:],
-                samples=int(stats.get('samples', 0)),
-                train_s=float(stats.get('train_s', 0.0)))
-            run.bad_steps = int(stats.get('bad_steps', 0))
+            saved = {**dict(zip(STAT_KEYS, (min(run.step, len(losses)),
+                                            0, 0.0, 0))), **stats}
+            count, samples, train_s, bad = (saved[k] for k in STAT_KEYS)
+            run.running = EpochStats(losses=losses[len(losses) - int(count):],
+                                     samples=int(samples),
+                                     train_s=float(train_s))
+            run.bad_steps = int(bad)
         return run
 
     def check_data(self, data_path: Path, fingerprint: str,
@@ -230,7 +234,7 @@ def _checked_stats(state: Dict[str, Any], path: Path) -> Dict[str, Any]:
             isinstance(stats.get(k, 0), bool) or
             not isinstance(stats.get(k, 0), (int, float)) or
             stats.get(k, 0) < 0 for k in STAT_KEYS) or \
-            stats.get('loss_count', 0) > len(state['step_losses']):
+            stats.get(STAT_KEYS[0], 0) > len(state['step_losses']):
         raise CheckpointError(f"checkpoint {path} cannot be resumed: key "
                               f"'epoch_stats' is malformed: {stats!r}")
     return stats
