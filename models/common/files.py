@@ -26,6 +26,8 @@ from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
+from models.common.faults import fault_point
+
 PathLike = Union[str, os.PathLike]
 
 
@@ -156,6 +158,7 @@ def _write_replace(path: Path, directory: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            fault_point('atomic-write')  # tests only: a kill right here
             # renamed while still locked: once the lock goes, the name is
             # gone too, so no cleaner ever sees an unlocked live temporary
             os.replace(tmp, path)

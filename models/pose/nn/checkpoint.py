@@ -14,16 +14,14 @@ before digests existed loads with a warning. Loading also refuses NaN or
 inf anywhere, a negative BatchNorm running variance, tensors whose dtype
 differs from the model's (no silent casts) and model configurations beyond
 :data:`CONFIG_BOUNDS`, and names the tensor when the weights do not fit.
-A checkpoint to resume training from must also hold the keys of
-:data:`RESUME_KEYS` and the data it was trained on
-(:func:`check_resume_state`).
+What a training checkpoint holds beside model and optimizer, and its
+checks for ``--resume``, are :class:`models.pose.train.state.TrainState`'s.
 """
 import hashlib
 import io
 import math
 import os
 import pickle
-import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -150,17 +148,7 @@ def load_checkpoint(path: PathLike,
     if state.get('version') != VERSION:
         raise CheckpointError(f"checkpoint {path} has format version "
                               f"{state.get('version')}, expected {VERSION}")
-    stored = state.get('digest')
-    if stored is None:
-        message = (f"checkpoint {path} has no digest (written before "
-                   f"checkpoints carried one): loaded without an integrity "
-                   f"check")
-        warnings.warn(message, UserWarning, stacklevel=2)
-    elif not isinstance(stored, str) or stored != state_digest(state):
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt: its content does not match the "
-            f"SHA-256 digest stored in it (a changed byte on disk or in "
-            f"transfer); use another copy or an earlier checkpoint")
+    _check_digest(state, path)
     for key, kind in (('model', dict), ('model_config', dict)):
         if key not in state:
             raise CheckpointError(f"checkpoint {path} lacks the key {key!r}")
@@ -175,6 +163,22 @@ def load_checkpoint(path: PathLike,
             f"damaged checkpoint cannot be evaluated or resumed; use an "
             f"earlier one)")
     return state
+
+
+def _check_digest(state: Dict[str, Any], path: Path) -> None:
+    """The stored SHA-256 digest must match the content (a checkpoint
+    without one loads with a warning)."""
+    stored = state.get('digest')
+    if stored is None:
+        message = (f"checkpoint {path} has no digest (written before "
+                   f"checkpoints carried one): loaded without an integrity "
+                   f"check")
+        warnings.warn(message, UserWarning, stacklevel=3)  # load's caller
+    elif not isinstance(stored, str) or stored != state_digest(state):
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt: its content does not match the "
+            f"SHA-256 digest stored in it (a changed byte on disk or in "
+            f"transfer); use another copy or an earlier checkpoint")
 
 
 def _check_config(config: Dict[str, Any], path: PathLike) -> None:
@@ -296,51 +300,3 @@ def load_for_inference(path: PathLike,
     state = load_checkpoint(path, map_location)
     model = build_model(state, path).to(map_location).eval()
     return model, dict(state['model_config'])
-
-
-#: keys of a checkpoint that ``--resume`` needs, with their types
-RESUME_KEYS = {'optimizer': dict, 'scheduler': dict,
-               'rng_cpu': torch.Tensor, 'epoch': int, 'step_in_epoch': int,
-               'best_mpjpe': (int, float), 'history': list,
-               'step_losses': torch.Tensor}
-
-
-def check_resume_state(state: Dict[str, Any], path: Path, data_path: Path,
-                        data_fingerprint: str) -> None:
-    """Every key ``--resume`` reads, with its type, and the data it was
-    trained on: a checkpoint is refused naming the key, never half-used."""
-    for key, kind in RESUME_KEYS.items():
-        if key not in state:
-            raise CheckpointError(f"checkpoint {path} cannot be resumed: it "
-                                  f"lacks the key {key!r}")
-        value = state[key]
-        if isinstance(value, bool) or not isinstance(value, kind):
-            names = kind.__name__ if isinstance(kind, type) else \
-                ' or '.join(k.__name__ for k in kind)
-            raise CheckpointError(
-                f"checkpoint {path} cannot be resumed: key {key!r} is a "
-                f"{type(value).__name__}, expected {names}")
-    for key in ('epoch', 'step_in_epoch'):
-        if state[key] < 0:
-            raise CheckpointError(f"checkpoint {path} cannot be resumed: key "
-                                  f"{key!r} is {state[key]}, expected >= 0")
-    stats = state.get('epoch_stats', {})
-    if not isinstance(stats, dict) or any(
-            isinstance(stats.get(k, 0), bool) or
-            not isinstance(stats.get(k, 0), (int, float)) or
-            stats.get(k, 0) < 0
-            for k in ('loss_count', 'samples', 'train_s', 'bad_steps')) or \
-            stats.get('loss_count', 0) > len(state['step_losses']):
-        raise CheckpointError(f"checkpoint {path} cannot be resumed: key "
-                              f"'epoch_stats' is malformed: {stats!r}")
-    saved = state.get('data_fingerprint')
-    if saved is None:
-        print(f'warning: {path} does not record which data it was trained '
-              f'on (written before checkpoints did): cannot check that '
-              f'--data {data_path} is the same', file=sys.stderr, flush=True)
-    elif saved != data_fingerprint:
-        raise CheckpointError(
-            f"--resume: {path} was trained on other data "
-            f"({state.get('data', '?')}, sha256 {str(saved)[:12]}...) than "
-            f"--data {data_path} (sha256 {data_fingerprint[:12]}...); resume "
-            f"with the same --data, or start a new run in another --out")

@@ -79,7 +79,13 @@ class RunLog:
     """The run's report, written by the main process only: console lines,
     ``log.csv`` (every epoch's row) and TensorBoard scalars. Under DDP the
     other processes hold one with ``enabled=False`` that does nothing, so
-    the training loop needs no rank test of its own to report."""
+    the training loop needs no rank test of its own to report.
+
+    Both logs are copies of the history in ``last.pt``, the run's truth:
+    :meth:`start` rewrites them from it, so a run killed after a
+    checkpoint and before its log row (or before TensorBoard flushed)
+    loses nothing once resumed, and :meth:`epoch` rewrites ``log.csv``
+    whole, atomically, after every epoch."""
 
     def __init__(self, out_dir: Path, enabled: bool):
         self.out_dir = Path(out_dir)
@@ -94,29 +100,55 @@ class RunLog:
         if self.enabled:
             print(message, file=sys.stderr, flush=True)
 
-    def open_tensorboard(self) -> None:
+    def start(self, history: List[Dict[str, Any]]) -> None:
+        """Open TensorBoard and write both logs from ``history`` (the
+        resumed checkpoint's; empty for a new run)."""
         if not self.enabled:
             return
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            self.warn('tensorboard is not installed: no TensorBoard scalars '
-                      '(pip install -e ".[pose]")')
-            return
-        self._writer = SummaryWriter(str(self.out_dir / 'tensorboard'))
+        self._open_tensorboard()
+        self._write_csv(history)
+        for row in history:
+            self._scalars(row)
 
     def epoch(self, history: List[Dict[str, Any]]) -> None:
         """Rewrite ``log.csv`` with ``history`` and send its last row's
         values to TensorBoard."""
         if not self.enabled or not history:
             return
+        self._write_csv(history)
+        self._scalars(history[-1])
+
+    def _open_tensorboard(self) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.warn('tensorboard is not installed: no TensorBoard scalars '
+                      '(pip install -e ".[pose]")')
+            return
+        # event files are only ever appended to: every run has TensorBoard
+        # hide the scalars earlier runs in this directory logged (purge_step
+        # 1; a killed one may have flushed rows its checkpoint lacks) and
+        # sends the checkpoint's history again
+        self._writer = SummaryWriter(str(self.out_dir / 'tensorboard'),
+                                     purge_step=1)
+
+    def _write_csv(self, history: List[Dict[str, Any]]) -> None:
+        if not history:
+            return
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
-        atomic_write(self.out_dir / 'log.csv', buf.getvalue().encode())
+        data, path = buf.getvalue().encode(), self.out_dir / 'log.csv'
+        try:
+            if path.read_bytes() == data:  # a resume with a complete log
+                return
+        except OSError:  # none yet, or unreadable: written anew
+            pass
+        atomic_write(path, data)
+
+    def _scalars(self, row: Dict[str, Any]) -> None:
         if self._writer is not None:
-            row = history[-1]
             for key, value in row.items():
                 if key != 'epoch':
                     self._writer.add_scalar(key, value, row['epoch'])

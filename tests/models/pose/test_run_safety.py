@@ -86,7 +86,7 @@ def test_a_second_run_into_a_locked_directory_fails_at_once(
          'fcntl.flock(fd, fcntl.LOCK_EX)\n'
          'os.write(fd, str(os.getpid()).encode())\n'
          'print("locked", flush=True)\n'
-         'time.sleep(60)\n', str(out / '.lock')],
+         'time.sleep(600)\n', str(out / '.lock')],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == 'locked'
@@ -94,7 +94,9 @@ def test_a_second_run_into_a_locked_directory_fails_at_once(
         in_flight.write_bytes(b'being written by the other run')
         t0 = time.monotonic()
         assert cli(train_argv(prepared_file, out, '--resume')) == 2
-        assert time.monotonic() - t0 < 10  # at once, no waiting
+        # at once: a waiting run would wait for the holder's 600 s (the
+        # bound is loose for a loaded machine; a refusal takes a second)
+        assert time.monotonic() - t0 < 300
         err = capsys.readouterr().err
         assert f'is in use by another run (process {holder.pid} holds' in err
         assert in_flight.exists()  # its temporary file was not cleaned up
@@ -141,7 +143,7 @@ def test_zero_is_a_value_not_the_default(tmp_path, prepared_file, capsys):
 # -- 3. exact epoch logs after a mid-epoch resume ----------------------------
 
 def _stop_after(checks, signal_name='SIGTERM'):
-    class Stop(train_module._Stop):
+    class Stop(train_module.StopSignals):
         count = 0
 
         @property
@@ -159,7 +161,7 @@ def test_mid_epoch_resume_logs_the_true_epoch_mean(tmp_path, prepared_file,
                                                    monkeypatch, capsys):
     full = tiny(prepared_file, tmp_path / 'full', epochs=2)
     # 13 steps per epoch: stop during the 5th step of epoch 2
-    monkeypatch.setattr(train_module, '_Stop', _stop_after(13 + 5))
+    monkeypatch.setattr(train_module, 'StopSignals', _stop_after(13 + 5))
     stopped = tiny(prepared_file, tmp_path / 'cut', epochs=2, resume=True)
     monkeypatch.undo()
     assert stopped['stopped'] == 'SIGTERM'
@@ -270,7 +272,8 @@ def test_disk_full_is_one_line_and_keeps_last_pt(tmp_path, prepared_file,
                                                  monkeypatch, capsys):
     out = tmp_path / 'run'
     assert cli(train_argv(prepared_file, out)) == 0
-    good = (out / 'last.pt').read_bytes()
+    good, best = ((out / name).read_bytes() for name in ('last.pt',
+                                                          'best.pt'))
 
     def full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -279,11 +282,13 @@ def test_disk_full_is_one_line_and_keeps_last_pt(tmp_path, prepared_file,
     assert cli(train_argv(prepared_file, out, '--resume', '--epochs',
                           '2')) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith(f'error: cannot write {out / "last.pt"}: no '
+    # the epoch's first write is best.pt (before last.pt, see the loop)
+    assert err[-1].startswith(f'error: cannot write {out / "best.pt"}: no '
                               f'space left on device (errno 28')
     assert 'previous file is intact' in err[-1]
     assert 'Traceback' not in '\n'.join(err)
     assert (out / 'last.pt').read_bytes() == good
+    assert (out / 'best.pt').read_bytes() == best
     assert not list(out.glob('.*.tmp'))
 
 
@@ -300,7 +305,8 @@ def test_atomic_write_names_the_path_under_a_file(tmp_path):
                                                ('SIGINT', 130)])
 def test_a_stopped_run_exits_with_128_plus_the_signal(
         tmp_path, prepared_file, monkeypatch, capsys, signal_name, code):
-    monkeypatch.setattr(train_module, '_Stop', _stop_after(3, signal_name))
+    monkeypatch.setattr(train_module, 'StopSignals',
+                        _stop_after(3, signal_name))
     out = tmp_path / 'run'
     argv = train_argv(prepared_file, out)
     argv[argv.index('--max-steps-per-epoch') + 1] = '0'
@@ -319,12 +325,12 @@ def test_sigterm_to_the_process_exits_143_after_saving(tmp_path,
          '--batch-size', '8', '--save-every-steps', '1', '--threads', '1',
          '--no-progress'], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # loose: a loaded machine
     while not (out / 'last.pt').exists():
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     proc.terminate()
-    stdout, stderr = proc.communicate(timeout=120)
+    stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 143, stderr
     assert 'SIGTERM: saved' in stdout
     load_checkpoint(out / 'last.pt')
@@ -352,7 +358,7 @@ def test_a_huge_config_is_refused_before_anything_is_allocated(
     t0 = time.perf_counter()
     with pytest.raises(CheckpointError, match="missing|shape"):
         load_for_inference(huge)  # the shapes differ: checked on 'meta'
-    assert time.perf_counter() - t0 < 20
+    assert time.perf_counter() - t0 < 120  # loose: tens of GB otherwise
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         load_for_inference(out / 'last.pt')  # a good one: no warning

@@ -90,7 +90,7 @@ def test_sigterm_saves_and_resumes_inside_an_epoch(tmp_path, prepared_file,
     import models.pose.train.loop as train_module
     full = tiny_run(prepared_file, tmp_path / 'full', epochs=2)
 
-    class StopAfterFiveSteps(train_module._Stop):
+    class StopAfterFiveSteps(train_module.StopSignals):
         """Acts as if SIGTERM arrived during the 5th step of epoch 2."""
         checks = 0
 
@@ -103,7 +103,7 @@ def test_sigterm_saves_and_resumes_inside_an_epoch(tmp_path, prepared_file,
         def requested(self, value):
             pass
 
-    monkeypatch.setattr(train_module, '_Stop', StopAfterFiveSteps)
+    monkeypatch.setattr(train_module, 'StopSignals', StopAfterFiveSteps)
     stopped = tiny_run(prepared_file, tmp_path / 'cut', epochs=2)
     monkeypatch.undo()
     assert stopped['stopped'] == 'SIGTERM'
@@ -178,12 +178,12 @@ def test_torchrun_two_processes_match_one(tmp_path, prepared_file):
               '--threads', '1', '--dropout', '0']
     env = dict(os.environ, OMP_NUM_THREADS='1')
     bindir = Path(sys.executable).parent
-    subprocess.run([str(bindir / 'torchrun'), '--nproc_per_node', '2',
-                    '--master_port', '29517', *common, '--out',
+    subprocess.run([str(bindir / 'torchrun'), '--standalone',  # free port
+                    '--nproc_per_node', '2', *common, '--out',
                     str(tmp_path / 'two')], cwd=REPO, env=env, check=True,
-                   timeout=300, capture_output=True)
+                   timeout=600, capture_output=True)
     subprocess.run([sys.executable, *common, '--out', str(tmp_path / 'one')],
-                   cwd=REPO, env=env, check=True, timeout=300,
+                   cwd=REPO, env=env, check=True, timeout=600,
                    capture_output=True)
     one = load_checkpoint(tmp_path / 'one' / 'last.pt')
     two = load_checkpoint(tmp_path / 'two' / 'last.pt')
@@ -212,7 +212,7 @@ def test_fused_optimizer_matches_the_plain_amsgrad_update():
     from models.pose.nn.config import preset_config
     from models.pose.nn.model import MLPGraphWJ
     from models.pose.train.config import TrainConfig
-    from models.pose.train.loop import build_optimizer
+    from models.pose.train.optimizer import build_optimizer
 
     torch.manual_seed(0)
     fused_model = MLPGraphWJ(preset_config('tiny'))
