@@ -469,7 +469,7 @@ def test_unwritable_output_directory(files, tmp_path, capsys):
     code = cli(['prepare-demo', '--out', str(target)])
     assert code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f'error: cannot write {target}: {blocker} is a file, so '
+        f'error: --out {target}: {blocker} is a file, so '
         f'{blocker / "sub"} cannot be created under it')
 
 
@@ -509,3 +509,123 @@ def test_random_graphs_give_a_result_or_a_clear_error(case):
         adj.index_put_((edge_index[1], edge_index[0]),
                        torch.ones(edge_index.size(1)), accumulate=True)
     torch.testing.assert_close(dense(x, x, adj), out, atol=1e-5, rtol=1e-5)
+
+
+# Output paths (issue 24): an output is never an input, never inside a run
+# directory another process holds, has the suffix of what is written, and
+# is never reached through a symbolic link; a refusal leaves every file as
+# it was. {run} is a run directory that another process holds ({pid}).
+def _output_world(tmp, run, ckpt):
+    """The files the OUTPUT_CASES point at."""
+    shutil.copyfile(ckpt, tmp / 'model.pt')
+    shutil.copyfile(ckpt, tmp / 'ckpt.onnx')  # a checkpoint, misnamed
+    os.link(tmp / 'model.pt', tmp / 'hard.onnx')  # the same file
+    save_prepared(tmp / 'data.npz', make_prepared())
+    for name in ('d3.npz', 'd2.npz', 'd2b.npz'):
+        (tmp / name).write_bytes(os.urandom(512))
+    rng = np.random.default_rng(0)  # a readable 3DHP test npz
+    np.savez(tmp / 'test3dhp.npz', pose2d=rng.uniform(0, 900, (8, 17, 2)),
+             pose3d=rng.normal(0, 300, (8, 17, 3)) + [0, 0, 4000],
+             image_size=np.array([1000, 1000]))
+    (tmp / 'link.onnx').symlink_to(tmp / 'data.npz')
+    shutil.copyfile(ckpt, run / 'last.pt')  # a training still running
+    (run / 'log.csv').write_text('epoch,loss\n1,0.5\n')
+    (tmp / 'ev').mkdir()
+    (tmp / 'ev' / 'metrics.json').write_text('{"old": true}\n')
+    (tmp / 'ev' / 'pose_worst.png').symlink_to(tmp / 'data.npz')
+    (tmp / 'ev2').mkdir()
+    (tmp / 'ev2' / 'metrics.json').symlink_to(tmp / 'data.npz')
+
+
+def _tree(root):
+    """Every entry under ``root``: its bytes, link target or 'dir'."""
+    return {str(p.relative_to(root)): (
+        ('link', os.readlink(p)) if p.is_symlink() else
+        p.read_bytes() if p.is_file() else 'dir')
+        for p in sorted(root.rglob('*'))}
+
+
+_EXPORT = ['export', '--skip-parity', '--checkpoint']
+_H36M = ['prepare-h36m', '--data-3d', '{tmp}/d3.npz', '--data-2d',
+         '{tmp}/d2.npz', '{tmp}/d2b.npz', '--out']
+_EVAL = ['evaluate', '--no-pictures', '--data', '{tmp}/data.npz',
+         '--checkpoint']
+
+OUTPUT_CASES = [
+    ('export --out the checkpoint itself',
+     _EXPORT + ['{tmp}/ckpt.onnx', '--out', '{tmp}/ckpt.onnx'], '--out',
+     r'ckpt.onnx is the same file as --checkpoint .*ckpt.onnx; writing it '
+     r'would destroy the input: give another --out'),
+    ('export --out a hard link to the checkpoint',
+     _EXPORT + ['{tmp}/model.pt', '--out', '{tmp}/hard.onnx'], '--out',
+     r'hard.onnx is the same file as --checkpoint .*model.pt'),
+    ('export --out the checkpoint it reads',
+     _EXPORT + ['{tmp}/model.pt', '--out', '{tmp}/model.pt'], '--out',
+     r'model.pt: the file name must end in .onnx; give a name such as '
+     r'model.onnx'),
+    ('export --out the last.pt of a running training',
+     _EXPORT + ['{tmp}/model.pt', '--out', '{run}/last.pt'], '--out',
+     r'last.pt: the file name must end in .onnx'),
+    ('export --out into a running training',
+     _EXPORT + ['{tmp}/model.pt', '--out', '{run}/m.onnx'], '--out',
+     r'm.onnx is inside .*run, a run directory in use by another run '
+     r'\(process {pid} holds .*\.lock\)'),
+    ('export --out a prepared data file',
+     _EXPORT + ['{tmp}/model.pt', '--out', '{tmp}/data.npz'], '--out',
+     r'data.npz: the file name must end in .onnx'),
+    ('export --out a symbolic link',
+     _EXPORT + ['{tmp}/model.pt', '--out', '{tmp}/link.onnx'], '--out',
+     r'link.onnx is a symbolic link \(to .*data.npz\); refusing'),
+    ('prepare-h36m --out its --data-3d', _H36M + ['{tmp}/d3.npz'], '--out',
+     r'd3.npz is the same file as --data-3d .*d3.npz'),
+    ('prepare-h36m --out its second --data-2d', _H36M + ['{tmp}/d2b.npz'],
+     '--out', r'd2b.npz is the same file as --data-2d .*d2b.npz'),
+    ('prepare-h36m --out a checkpoint', _H36M + ['{tmp}/model.pt'], '--out',
+     r'must end in .npz; give a name such as model.npz'),
+    ('prepare-3dhp --out its --data',
+     ['prepare-3dhp', '--data', '{tmp}/test3dhp.npz', '--out',
+      '{tmp}/test3dhp.npz'], '--out',
+     r'test3dhp.npz is the same file as --data .*test3dhp.npz'),
+    ('prepare-3dhp --out a checkpoint',
+     ['prepare-3dhp', '--data', '{tmp}/test3dhp.npz', '--out',
+      '{tmp}/model.pt'], '--out',
+     r'model.pt: the file name must end in .npz'),
+    ('prepare-demo --out a checkpoint',
+     ['prepare-demo', '--out', '{tmp}/model.pt'], '--out',
+     r'model.pt: the file name must end in .npz'),
+    ('prepare-demo --out into a running training',
+     ['prepare-demo', '--out', '{run}/demo.npz'], '--out',
+     r'in use by another run \(process {pid} holds'),
+    ('evaluate the last.pt of a running training (--out its directory)',
+     _EVAL + ['{run}/last.pt'], '--out',
+     r'--out .*run is inside .*run, a run directory in use by another run '
+     r'\(process {pid} holds .*\.lock\); wait for it to end'),
+    ('evaluate --out a running training',
+     _EVAL + ['{tmp}/model.pt', '--out', '{run}'], '--out',
+     r'in use by another run \(process {pid}'),
+    ('evaluate --out whose metrics.json is a symbolic link',
+     _EVAL + ['{tmp}/model.pt', '--out', '{tmp}/ev2'], '--out',
+     r'ev2/metrics.json is a symbolic link'),
+    ('evaluate --out whose picture is a symbolic link (checked before '
+     'metrics.json is written)',
+     _EVAL[:1] + _EVAL[2:] + ['{tmp}/model.pt', '--out', '{tmp}/ev'],
+     '--out', r'ev/pose_worst.png is a symbolic link'),
+]
+
+
+@pytest.mark.parametrize('name, argv, argument, match', OUTPUT_CASES,
+                         ids=[c[0] for c in OUTPUT_CASES])
+def test_cli_refused_outputs(name, argv, argument, match, held_run, ckpts,
+                             capsys):
+    run, pid = held_run
+    tmp = run.parent
+    _output_world(tmp, run, ckpts['good_ckpt'])
+    before = _tree(tmp)
+    argv = [a.format(tmp=tmp, run=run) for a in argv]
+    assert cli(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith('error: ')]
+    assert len(errors) == 1 and errors == err[-1:], err
+    assert errors[0].startswith(f'error: {argument} '), errors[0]
+    assert re.search(match.replace('{pid}', str(pid)), errors[0]), errors[0]
+    assert _tree(tmp) == before  # nothing written, replaced or removed

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 from models.common.files import atomic_write
+from models.common.outputs import check_output
 from models.pose.deploy.contract import (
     INPUT_NAME,
     OPSET,
@@ -35,8 +36,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     require_module('onnx', 'ONNX export')
     if not args.skip_parity:
         require_module('onnxruntime', 'The parity check of the export')
-    if args.out.is_dir():
-        raise IsADirectoryError(f'--out {args.out} is a directory')
+    check_output(args.out, argument='--out', suffixes=('.onnx',),
+                 inputs={'--checkpoint': args.checkpoint})
     model, config = load_for_inference(args.checkpoint)
     data = export_bytes(model, args.opset)
     result: Dict[str, Any] = {'path': str(args.out), 'opset': args.opset,

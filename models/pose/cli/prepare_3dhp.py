@@ -3,6 +3,7 @@ project's prepared format (:mod:`models.pose.data.mpi3dhp`)."""
 import argparse
 from pathlib import Path
 
+from models.common.outputs import check_output
 from models.pose.data.mpi3dhp import prepare_3dhp
 
 
@@ -16,4 +17,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    check_output(args.out, argument='--out', suffixes=('.npz',),
+                 inputs={'--data': args.data})
     prepare_3dhp(args.data, args.out, args.image_size)

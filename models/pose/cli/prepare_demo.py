@@ -3,7 +3,8 @@ motion capture (:mod:`models.pose.data.demo`)."""
 import argparse
 from pathlib import Path
 
-from models.pose.data.demo import prepare_demo
+from models.common.outputs import check_output
+from models.pose.data.demo import default_path, prepare_demo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,4 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    check_output(args.out or default_path(), argument='--out',
+                 suffixes=('.npz',))
     prepare_demo(args.out, args.noise_px, args.seed)

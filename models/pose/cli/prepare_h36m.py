@@ -3,6 +3,7 @@ in this project's prepared format (:mod:`models.pose.data.h36m`)."""
 import argparse
 from pathlib import Path
 
+from models.common.outputs import check_output
 from models.pose.data.h36m import prepare_h36m
 
 
@@ -20,4 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    for path_2d in args.data_2d:  # before reading: a refusal writes nothing
+        check_output(args.out, argument='--out', suffixes=('.npz',),
+                     inputs={'--data-3d': args.data_3d,
+                             '--data-2d': path_2d,
+                             '--cameras': args.cameras})
     prepare_h36m(args.data_3d, args.data_2d, args.out, args.cameras)

@@ -39,6 +39,7 @@ from typing import Any, Dict, List, Sequence, Union
 import numpy as np
 
 from models.common.files import save_npz_atomic
+from models.common.npz import load_npz_checked
 from models.pose.data.camera import Camera
 
 FORMAT = 'pyg-wj-pose'
@@ -333,6 +334,20 @@ def save_prepared(path: Union[str, Path], data: PreparedPoses) -> Path:
     return save_npz_atomic(path, **arrays)
 
 
+def _read_arrays(path: Path) -> Dict[str, np.ndarray]:
+    """The arrays of a prepared file, every npy header checked against
+    the file's sizes before anything is allocated (a header claiming more
+    than the file holds is an error naming the file and the array, not an
+    ``EOF`` or a memory error)."""
+    try:
+        return load_npz_checked(path, what='prepared data file')
+    except ValueError as err:
+        if 'Python objects' in str(err):
+            _fail(path, "holds pickled objects, which are refused (a "
+                  "prepared file contains plain arrays only)")
+        raise
+
+
 def load_prepared(path: Union[str, Path]) -> PreparedPoses:
     """Load and validate a prepared file; never unpickles."""
     path = Path(path)
@@ -345,17 +360,7 @@ def load_prepared(path: Union[str, Path]) -> PreparedPoses:
     if not zipfile.is_zipfile(path):
         _fail(path, "is not a readable pyg-wj prepared file (not an npz "
               "archive: truncated, or another kind of file)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except ValueError as err:
-        if 'pickle' in str(err).lower():
-            _fail(path, "holds pickled objects, which are refused (a "
-                  "prepared file contains plain arrays only)")
-        _fail(path, f"is not a readable pyg-wj prepared file ({err})")
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as err:
-        _fail(path, f"is not a readable pyg-wj prepared file "
-              f"({type(err).__name__}: {err})")
+    arrays = _read_arrays(path)
     required = ('meta', 'positions_3d', 'camera_R', 'camera_t',
                 'camera_intrinsics', 'camera_resolution')
     for key in required:

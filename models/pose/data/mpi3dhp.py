@@ -14,6 +14,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from models.common.npz import load_npz_checked
 from models.pose.data.camera import Camera
 from models.pose.data.format import (
     PreparedPoses,
@@ -30,11 +31,9 @@ def _read_test_npz(path: Path) -> Dict[str, np.ndarray]:
     """The arrays of the test npz, ``pose2d`` and ``pose3d`` checked."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except ValueError as err:
-        raise ValueError(f"{path}: not a plain-array npz ({err})") from None
+    # every npy header checked before allocating: a damaged file is one
+    # error naming it and the array, not an EOF or a memory error
+    arrays = load_npz_checked(path, what='--data')
     for key in ('pose2d', 'pose3d'):
         if key not in arrays:
             raise ValueError(f"{path} lacks the key {key!r} (keys: "

@@ -19,16 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.common.files import (
-    directory_problem,
-    ensure_directory,
-    write_text_atomic,
-)
+from models.common.files import ensure_directory, write_text_atomic
 from models.pose.data.format import load_prepared
 from models.pose.data.loader import PoseWindows
 from models.pose.deploy.predictor import predictor_for
 from models.pose.evaluate import metrics
 from models.pose.evaluate.baselines import LinearLift, fit_baselines
+from models.pose.evaluate.outputs import check_evaluation_outputs
 from models.pose.evaluate.per_action import per_action_results
 from models.pose.evaluate.tables import (
     format_results_markdown,
@@ -158,9 +155,9 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     (the split the model was trained on). ``onnx`` runs that exported file
     with ONNX Runtime instead of the checkpoint's PyTorch weights."""
     out_dir = Path(out_dir)
-    problem = directory_problem(out_dir)  # before the model runs, not after
-    if problem:
-        raise NotADirectoryError(f"--out {out_dir}: {problem}")
+    # every output, before the model runs and before anything is written
+    check_evaluation_outputs(out_dir, checkpoint=checkpoint, data=data_path,
+                             onnx=onnx, pictures=pictures)
     model, config = _load_model(checkpoint, onnx, bf16)
     data = load_prepared(data_path)
     windows = PoseWindows(data, joints=config['joints'],

@@ -1,4 +1,6 @@
 """The prepared format: round trip, validation, refusal of bad files."""
+import re
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,42 @@ def test_bad_extra_test_splits_are_refused(prepared, splits, message):
     prepared.meta['extra_test_splits'] = splits
     with pytest.raises(ValueError, match=message):
         validate(prepared)
+
+
+def _lying_member(src, dst, key, shape):
+    """A copy of the .npz ``src`` whose array ``key`` keeps its bytes under
+    an npy header claiming ``shape``."""
+    import io
+    import zipfile
+
+    from numpy.lib import format as npy
+    with zipfile.ZipFile(src) as archive, \
+            zipfile.ZipFile(dst, 'w') as out:
+        for info in archive.infolist():
+            data = archive.read(info)
+            if info.filename == f'{key}.npy':
+                array = npy.read_array(io.BytesIO(data))
+                header = io.BytesIO()
+                npy.write_array_header_1_0(header, {
+                    'descr': npy.dtype_to_descr(array.dtype),
+                    'fortran_order': False, 'shape': shape})
+                data = header.getvalue() + array.tobytes()
+            out.writestr(info.filename, data)
+    return dst
+
+
+@pytest.mark.parametrize('shape, declared', [
+    ((10 ** 9, 10 ** 6, 3), r'12000000000000000 bytes'),  # was a MemoryError
+    ((76, 17, 3), r'15504 bytes'),  # one frame more: was "EOF: reading"
+])
+def test_a_lying_npy_header_names_the_file_and_array(tmp_path, prepared,
+                                                     shape, declared):
+    path = _lying_member(save_prepared(tmp_path / 'a.npz', prepared),
+                         tmp_path / 'lying.npz', 'positions_3d', shape)
+    with pytest.raises(ValueError) as caught:
+        load_prepared(path)
+    message = str(caught.value)
+    assert message.startswith(f'prepared data file {path}: ')
+    assert f"array 'positions_3d' declares shape {list(shape)} of " \
+        f"float32 (" in message
+    assert re.search(declared + r'\) but holds only 15300 bytes', message)

@@ -26,3 +26,25 @@ def test_prepare_3dhp(tmp_path):
     np.savez(tmp_path / 'bad.npz', pose3d=p3)
     with pytest.raises(ValueError, match="lacks the key 'pose2d'"):
         prepare_3dhp(tmp_path / 'bad.npz', tmp_path / 'out2.npz')
+
+
+def test_a_lying_npy_header_is_one_error_naming_the_file(tmp_path):
+    """A ``pose2d`` header claiming 8 PB was an ``_ArrayMemoryError``; it
+    is read before anything is allocated, and nothing is written."""
+    import io
+    import zipfile
+
+    from numpy.lib import format as npy
+    header = io.BytesIO()
+    npy.write_array_header_1_0(header, {'descr': '<f8', 'shape': (
+        10 ** 9, 17, 2), 'fortran_order': False})
+    path = tmp_path / 'lying.npz'
+    with zipfile.ZipFile(path, 'w') as archive:
+        archive.writestr('pose2d.npy', header.getvalue() + b'\0' * 272)
+        archive.writestr('pose3d.npy', header.getvalue())
+    with pytest.raises(ValueError, match=(
+            r"^--data .*lying.npz: array 'pose2d' declares shape "
+            r"\[1000000000, 17, 2\] of float64 \(272000000000 bytes\) but "
+            r"holds only 272 bytes \(the file is damaged or truncated\)$")):
+        prepare_3dhp(path, tmp_path / 'out.npz')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['lying.npz']

@@ -1,4 +1,5 @@
-"""A run directory that another process holds locked."""
+"""Fixtures shared across the suite: a run directory that another process
+holds locked."""
 import os
 import subprocess
 import sys
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 
 HOLDER = '''
 import sys
