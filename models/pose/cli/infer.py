@@ -54,6 +54,7 @@ checked before anything is computed, and none may be the input):
 import argparse
 import importlib
 import math
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -169,6 +170,11 @@ def _check_target(path: Path) -> Path:
                                 f"{path.parent} does not exist")
     if path.is_dir():
         raise IsADirectoryError(f"--output {path} is a directory")
+    # files are written atomically: a temporary file in the directory,
+    # renamed, so the directory must take new files
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"--output {path}: directory {path.parent} "
+                              f"is not writable")
     return path
 
 
@@ -402,10 +408,12 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
                         help='image width and height in pixels, when the '
                         'file does not store them')
     parser.add_argument('--fps', type=float, default=None,
-                        help="the input's frame rate, when the file has "
-                        'none (a project file without one is taken at the '
-                        "model's rate); the outputs keep the input's frames"
-                        ' and the animation plays at this rate')
+                        help="the input's frame rate; required where the "
+                        'file stores none (COCO, OpenPose, AlphaPose, MMPose'
+                        ', VideoPose3D), except that a project file without '
+                        "one is taken at the model's rate, unresampled. The "
+                        "poses come back at the input's frames and the "
+                        'animation plays at this rate')
     parser.add_argument('--video', default=None, metavar='NAME',
                         help='the video of a VideoPose3D file holding '
                         'several')
@@ -415,8 +423,9 @@ def _add_people_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--min-confidence', type=float, default=None,
                         metavar='C', help="joints below C are missing and "
                         "filled (default: the detector's scale: 0.3 for "
-                        '0-1 scores, 0.1 OpenPose, 0.5 MediaPipe and COCO '
-                        'annotation flags)')
+                        '0-1 scores (COCO results, AlphaPose, MMPose, '
+                        'VideoPose3D, project files), 0.1 OpenPose, 0.5 '
+                        'MediaPipe and COCO annotation flags)')
     parser.add_argument('--max-gap', type=int, default=MAX_GAP,
                         metavar='N', help='gaps longer than N frames are '
                         f'still filled but flagged long_gap (default '

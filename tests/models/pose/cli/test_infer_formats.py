@@ -211,6 +211,24 @@ def test_every_output_is_checked_before_any_is_written(
     assert fake_loader.calls == []
 
 
+def test_no_output_into_the_openpose_folder(tmp_path, fake_loader, capsys):
+    folder = files.openpose(tmp_path)
+    before = sorted(folder.iterdir())
+    assert _infer(folder, '-o', folder / 'poses.json', '--fps', 30) == 2
+    assert 'inside the input directory' in capsys.readouterr().err
+    assert sorted(folder.iterdir()) == before
+
+
+def test_an_unwritable_directory_is_refused_first(tmp_path, fake_loader,
+                                                  monkeypatch, capsys):
+    """(as root every directory is writable: os.access is the check)"""
+    clip = files.project_json(tmp_path)
+    monkeypatch.setattr(infer_cli.os, 'access', lambda path, mode: False)
+    assert _infer(clip, '-o', tmp_path / 'p.npz') == 2
+    assert f'directory {tmp_path} is not writable' in capsys.readouterr().err
+    assert fake_loader.calls == []
+
+
 def test_a_real_checkpoint_at_its_own_data_fps(tmp_path, monkeypatch):
     """A tiny trained-format checkpoint whose data were 25 fps: the 30 fps
     input is resampled to 25 for the model and back."""
