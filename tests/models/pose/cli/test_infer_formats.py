@@ -171,6 +171,18 @@ def test_thirty_fps_in_gives_one_pose_per_input_frame(tmp_path,
         assert data['poses_3d'].shape == (30, 17, 3)
 
 
+def test_a_project_file_without_a_rate_is_taken_at_the_models(
+        tmp_path, fake_loader, capsys):
+    """What infer did before --fps meant the input's rate: no resampling,
+    now with a warning that says so."""
+    assert _infer(files.project_npz(tmp_path), '-o', tmp_path / 'o.npz') == 0
+    assert fake_loader.lengths == [FRAMES]
+    assert "taking the frames at the model's 50 fps (no resampling)" in \
+        capsys.readouterr().err
+    with np.load(tmp_path / 'o.npz') as data:
+        assert float(data['fps']) == 50.0
+
+
 def test_every_output_suffix(tmp_path, fake_loader):
     clip = files.project_json(tmp_path)
     out = tmp_path / 'o'
