@@ -9,8 +9,8 @@ model runs in eval mode, batched, under ``torch.no_grad``.
 The batched forward pass
 (:func:`models.pose.nn.predict.predict_root_relative`) is shared with the
 evaluation (:func:`models.pose.evaluate.scoring.predict_windows`);
-reading keypoint files is :mod:`models.pose.infer.keypoints`, the command line
-:mod:`models.pose.cli.infer`.
+reading detectors' files is :mod:`models.pose.infer.formats`, the
+command line :mod:`models.pose.cli.infer`.
 """
 from typing import Sequence
 

@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib import animation
 
@@ -32,12 +33,27 @@ def check_animation_path(path: PathLike) -> Path:
     a suffix other than ``.gif`` / ``.mp4``, a missing directory, or an
     ``.mp4`` without ffmpeg on the PATH."""
     path = check_target(path, ('.gif', '.mp4'))
-    if path.suffix.lower() == '.mp4' and \
-            not animation.writers.is_available('ffmpeg'):
-        raise ValueError(f"cannot write {path}: MP4 needs ffmpeg on the PATH "
-                         f"and none was found; install ffmpeg or give a "
-                         f".gif path")
+    if path.suffix.lower() == '.mp4' and not ffmpeg_available():
+        raise ValueError(f"cannot write {path}: MP4 needs ffmpeg (on the "
+                         f"PATH, or pip install imageio-ffmpeg) and none "
+                         f"was found; install one or give a .gif path")
     return path
+
+
+def ffmpeg_available() -> bool:
+    """Whether matplotlib can run ffmpeg: the one on the PATH, else the
+    binary inside the ``imageio-ffmpeg`` wheel (the ``pose`` extra
+    installs it, so MP4 works without a system ffmpeg)."""
+    if animation.writers.is_available('ffmpeg'):
+        return True
+    try:
+        import imageio_ffmpeg
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):  # not installed / no binary
+        return False
+    # matplotlib looks the writer's binary up in rcParams on every use
+    matplotlib.rcParams['animation.ffmpeg_path'] = exe
+    return animation.writers.is_available('ffmpeg')
 
 
 def _animation_writer(path: Path, fps: float):

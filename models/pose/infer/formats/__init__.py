@@ -68,7 +68,7 @@ def _npz_format(path: Path) -> str:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
     except (zipfile.BadZipFile, OSError) as err:
-        raise DetectionFileError(path, '', f'not a readable .npz ({err})',
+        raise DetectionFileError(path, '', f'not an .npz file ({err})',
                                  'an archive written by np.savez') from None
     if 'positions_2d.npy' in names:
         return 'videopose3d'

@@ -32,7 +32,11 @@ from models.pose.infer.formats.common import (
     load_json,
     numbers,
 )
-from models.pose.infer.layouts import LAYOUT_NAMES, known_layouts
+from models.pose.infer.layouts import (
+    LAYOUT_BY_COUNT,
+    LAYOUT_NAMES,
+    known_layouts,
+)
 
 #: MediaPipe's own drawing utilities skip landmarks with visibility < 0.5
 VISIBILITY_THRESHOLD = 0.5
@@ -44,7 +48,7 @@ def _read_npz(path: Path) -> dict:
         with np.load(path, allow_pickle=False) as data:
             doc = {key: data[key] for key in data.files}
     except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise DetectionFileError(path, '', f'not a readable .npz ({err})',
+        raise DetectionFileError(path, '', f'not an .npz file ({err})',
                                  'an archive written by np.savez') from None
     except ValueError as err:
         if 'allow_pickle' not in str(err):
@@ -70,6 +74,18 @@ def _one(file_value: Any, given: Any, what: str, path: Path, same) -> Any:
     return file_value if file_value is not None else given
 
 
+def _count_hint(kp: np.ndarray) -> str:
+    """What a file of this many joints probably is, for the error."""
+    count = kp.shape[1] if kp.ndim == 3 else None
+    if count == 16:
+        return ('; 16 joints look like Human3.6M without neck/nose: give '
+                'all 17 (a 16-joint model drops joint 9 itself)')
+    if count in LAYOUT_BY_COUNT:
+        return (f'; {count} joints look like {LAYOUT_BY_COUNT[count]}: '
+                f'give order {LAYOUT_BY_COUNT[count]} (--order)')
+    return ''
+
+
 def _columns(kp: np.ndarray, path: Path, layout: str
              ) -> Tuple[np.ndarray, np.ndarray]:
     if kp.ndim == 2:
@@ -81,7 +97,7 @@ def _columns(kp: np.ndarray, path: Path, layout: str
         raise DetectionFileError(
             path, "'keypoints'", f'shape {list(kp.shape)} for order '
             f'{layout!r}', f'[F, {joints}, {" or ".join(map(str, widths))}]'
-            f' (layouts: {known_layouts()})')
+            f'{_count_hint(kp)} (layouts: {known_layouts()})')
     if kp.shape[2] == 2:
         return kp, np.where(np.isnan(kp).any(-1), 0.0, 1.0)
     return kp[..., :2], kp[..., -1]
@@ -93,7 +109,10 @@ def read_project(path: Path, order: Optional[str] = None,
     doc = _read_npz(path) if path.suffix.lower() == '.npz' \
         else load_json(path)
     if not isinstance(doc, dict) or 'keypoints' not in doc:
-        raise DetectionFileError(path, '', f'{doc!r:.80}',
+        seen = f"no 'keypoints' array; the file has " \
+            f"{', '.join(map(str, doc)) or 'nothing'}" \
+            if isinstance(doc, dict) else f'{doc!r:.80}'
+        raise DetectionFileError(path, '', seen,
                                  "an object with 'keypoints'")
     layout = _one(doc.get('order'), order, "'order'", path,
                   lambda a, b: a == b) or 'h36m'

@@ -48,26 +48,16 @@ def _write(tmp_path, kind):
         return tmp_path / 'k.npz', 'not an .npz file'
     if kind == '16 joints':
         np.savez(tmp_path / 'k.npz', keypoints=kp[:, :16], image_size=[W, H])
-        return tmp_path / 'k.npz', 'expected 17 joints .* found 16'
+        # the project reader's message (was: 'expected 17 joints, found
+        # 16'): the shape it wants and what a 16-joint file is
+        return tmp_path / 'k.npz', (r'shape \[3, 16, 2\] .*expected '
+                                    r'\[F, 17.*give all 17')
     if kind == '25 joints':
         path = tmp_path / 'k.json'
         path.write_text(json.dumps({'image_size': [W, H], 'order': 'coco',
                                     'keypoints': fake_kp(3, 25).tolist()}))
-        return path, 'found 25 .*OpenPose BODY_25'
-    if kind == 'confidence column':
-        np.savez(tmp_path / 'k.npz', keypoints=np.ones((3, 17, 3)),
-                 image_size=[W, H])
-        return tmp_path / 'k.npz', 'confidence'
-    if kind == 'nan':
-        kp[2, 5, 1] = np.nan
-        np.savez(tmp_path / 'k.npz', keypoints=kp, image_size=[W, H])
-        return tmp_path / 'k.npz', r'frame 2, joint 5 \(left_knee\)'
-    if kind == 'json null':
-        doc = kp.tolist()
-        doc[1][0][0] = None
-        path = tmp_path / 'k.json'
-        path.write_text(json.dumps({'image_size': [W, H], 'keypoints': doc}))
-        return path, r'frame 1, joint 0 \(pelvis\)'
+        # now readable as body25: the error says so (was: convert to COCO)
+        return path, r'shape \[3, 25, 2\].*like body25: give order body25'
     if kind == 'ragged json':
         path = tmp_path / 'k.json'
         doc = kp.tolist()
@@ -90,14 +80,18 @@ def _write(tmp_path, kind):
         return tmp_path / 'k.npz', 'no .image_size.; give --image-size'
     if kind == 'bad suffix':
         (tmp_path / 'k.csv').write_text('1,2')
-        return tmp_path / 'k.csv', 'must be .npz or .json'
+        return tmp_path / 'k.csv', ('suffix .csv; expected .json, .npz or '
+                                    'an OpenPose directory')
     raise AssertionError(kind)
 
 
+# 'confidence column', 'nan' and 'json null' were refused before the
+# detector readers: a third column is now the confidence and NaN / null a
+# missing joint, filled (test_missing_joints_are_filled_and_flagged)
 BAD_INPUTS = ['missing file', 'wrong key', 'not an npz', '16 joints',
-              '25 joints', 'confidence column', 'nan', 'json null',
-              'ragged json', 'invalid json', 'negative image size',
-              'three image sizes', 'no image size', 'bad suffix']
+              '25 joints', 'ragged json', 'invalid json',
+              'negative image size', 'three image sizes', 'no image size',
+              'bad suffix']
 
 
 @pytest.mark.parametrize('kind', BAD_INPUTS)
@@ -116,7 +110,7 @@ def test_bad_input_one_readable_error_and_no_output(tmp_path, fake_loader,
 
 @pytest.mark.parametrize('overrides, words', [
     ({'image_size': [W, 0.0]}, '--image-size'),
-    ({'output': 'OUT/poses.txt'}, 'must end in .npz'),
+    ({'output': 'OUT/poses.txt'}, 'expected one of .npz, .json, .csv, .bvh'),
     ({'output': 'OUT/missing/poses.npz'}, 'does not exist'),
     ({'animation': 'OUT/a.avi'}, '.gif, .mp4'),
     ({'stills': -1}, '--stills'),
@@ -184,3 +178,25 @@ def test_run_rejects_bad_config(tmp_path, fake_loader):
     with pytest.raises(ValueError, match="'frames'"):
         infer_cli.run(_args(tmp_path, tmp_path / 'k.npz'))
     assert list((tmp_path / 'out').iterdir()) == []
+
+
+def test_missing_joints_are_filled_and_flagged(tmp_path, fake_loader):
+    """A confidence column, NaN and JSON null: read as missing joints,
+    interpolated, and marked in the output (refused before)."""
+    kp = fake_kp(4)
+    rows = np.concatenate([kp, np.ones((4, 17, 1))], -1)
+    rows[1, 5, 2] = 0.1  # below the 0.3 default
+    rows[2, 6, :2] = np.nan
+    doc = rows.tolist()
+    doc[3][7][0] = None
+    path = tmp_path / 'k.json'
+    path.write_text(json.dumps({'image_size': [W, H], 'keypoints': doc}))
+    infer_cli.run(_args(tmp_path, path))
+    with np.load(tmp_path / 'out' / 'poses.npz') as data:
+        filled, conf = data['filled'], data['confidence']
+        kp2 = data['keypoints_2d']
+    assert np.argwhere(filled).tolist() == [[1, 5], [2, 6], [3, 7]]
+    assert conf[1, 5] == np.float32(0.1) and conf[2, 6] == 0
+    np.testing.assert_allclose(kp2[1, 5], (kp[0, 5] + kp[2, 5]) / 2,
+                               rtol=1e-5)
+    np.testing.assert_allclose(kp2[3, 7], kp[2, 7], rtol=1e-5)  # held
