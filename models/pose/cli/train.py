@@ -16,6 +16,8 @@ from typing import Any, Dict
 import torch
 
 from models.common.files import RunDirectoryLock
+from models.pose.data.demo import ensure_demo
+from models.pose.evaluate.scoring import evaluate_checkpoint
 from models.pose.nn.config import PRESETS, VARIANTS, preset_config
 from models.pose.train.config import DEMO_DEFAULTS, TrainConfig, settings
 from models.pose.train.loop import train
@@ -139,7 +141,6 @@ def _check_process_options(args: argparse.Namespace) -> None:
 
 
 def _run(args, model_cfg, cfg, demo_data, out_dir, is_main):
-    from models.pose.data.demo import ensure_demo
 
     data_path = ensure_demo() if demo_data else args.data
     start = time.perf_counter()
@@ -147,7 +148,6 @@ def _run(args, model_cfg, cfg, demo_data, out_dir, is_main):
                     ddp_timeout_s=args.ddp_timeout,
                     progress=not args.no_progress, overwrite=args.overwrite)
     if is_main and not args.no_evaluate and 'stopped' not in summary:
-        from models.pose.evaluate.scoring import evaluate_checkpoint
         evaluate_checkpoint(out_dir / 'best.pt', data_path, out_dir,
                             source=cfg.source, flip_test=cfg.flip_test,
                             pictures=True, val_fraction=cfg.val_fraction)

@@ -51,7 +51,8 @@ def build_run(model_cfg: ModelConfig, cfg: TrainConfig, data_path: Path,
         raise ValueError(f"--batch-size {cfg.batch_size} must be divisible "
                          f"by the number of processes ({world})")
     windows = load_windows(data_path, model_cfg, cfg)
-    state = TrainState(asdict(cfg), str(data_path), windows.fingerprint)
+    state = TrainState(asdict(cfg), str(data_path), windows.fingerprint,
+                       data_fps=float(windows.data.meta['fps']))
     torch.manual_seed(cfg.seed)
     model = MLPGraphWJ(model_cfg).to(device)
     optimizer = build_optimizer(model, cfg)
@@ -75,6 +76,6 @@ def resume_run(parts: RunParts, path: Path, cfg: TrainConfig,
     saved.restore_rng(path)
     new = parts.state
     changed = saved.continue_as(new.train_config, new.data,
-                                new.data_fingerprint)
+                                new.data_fingerprint, new.data_fps)
     parts.state = saved
     return changed

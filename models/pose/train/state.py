@@ -63,6 +63,9 @@ class TrainState:
     train_config: Dict[str, Any]
     data: str
     data_fingerprint: Optional[str]
+    #: frames per second of the training data: what ``infer`` resamples a
+    #: video to (``None`` in checkpoints written before it was recorded)
+    data_fps: Optional[float] = None
     epoch: int = 0  # the epoch under way, or to run next
     step: int = 0  # step positions of it done (skipped steps included)
     best_mpjpe: float = math.inf
@@ -115,7 +118,7 @@ class TrainState:
                 'step_in_epoch': self.step, 'best_mpjpe': self.best_mpjpe,
                 'history': self.history, 'epoch_stats': stats,
                 'data_fingerprint': self.data_fingerprint,
-                'data': self.data,
+                'data': self.data, 'data_fps': self.data_fps,
                 'step_losses': torch.tensor(self.step_losses,
                                             dtype=torch.float64)}
 
@@ -137,6 +140,7 @@ class TrainState:
                   if isinstance(saved_config, dict) else {},
                   data=str(state.get('data', '?')),
                   data_fingerprint=state.get('data_fingerprint'),
+                  data_fps=state.get('data_fps'),
                   epoch=state['epoch'], step=state['step_in_epoch'],
                   best_mpjpe=state['best_mpjpe'],
                   history=list(state['history']), step_losses=losses,
@@ -174,13 +178,14 @@ class TrainState:
                 f"--data, or start a new run in another --out")
 
     def continue_as(self, train_config: Dict[str, Any], data: str,
-                    data_fingerprint: str) -> Dict[str, Any]:
+                    data_fingerprint: str,
+                    data_fps: Optional[float] = None) -> Dict[str, Any]:
         """Take the resuming run's identity; returns the settings that
         changed, as ``{name: saved value}``."""
         changed = {k: v for k, v in self.train_config.items()
                    if train_config.get(k) != v}
         self.train_config, self.data = train_config, data
-        self.data_fingerprint = data_fingerprint
+        self.data_fingerprint, self.data_fps = data_fingerprint, data_fps
         return changed
 
     def restore_rng(self, path: Path) -> None:

@@ -3,6 +3,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from models.pose.data.format import fingerprint, load_prepared
+from models.pose.data.loader import PoseWindows
 from models.pose.nn.config import ModelConfig
 from models.pose.train.config import TrainConfig
 
@@ -21,8 +23,6 @@ class TrainingWindows:
 
 def load_windows(data_path: Path, model_cfg: ModelConfig,
                  cfg: TrainConfig) -> TrainingWindows:
-    from models.pose.data.format import fingerprint, load_prepared
-    from models.pose.data.loader import PoseWindows
 
     data = load_prepared(data_path)
     common = dict(subjects=data.train_subjects, joints=model_cfg.joints,

@@ -21,6 +21,8 @@ LAYOUT = {'format', 'version', 'digest', 'model', 'model_config',
           'step_in_epoch', 'best_mpjpe', 'history', 'epoch_stats',
           'data_fingerprint', 'data', 'step_losses'}
 STATS_LAYOUT = {'loss_count', 'samples', 'train_s', 'bad_steps'}
+#: keys added since, each optional when read (older files lack them)
+ADDED = {'data_fps'}  # the training data's frame rate, for infer
 
 
 def tiny_run(data, out, epochs, resume=False):
@@ -53,13 +55,14 @@ def test_the_key_layout_on_disk_is_unchanged(tmp_path, prepared_file,
     assert set(STAT_KEYS) == STATS_LAYOUT
     stop_mid_epoch(monkeypatch, prepared_file, tmp_path / 'run', 13 + 4)
     state = load_checkpoint(tmp_path / 'run' / 'last.pt')
-    assert set(state) == LAYOUT
+    assert set(state) == LAYOUT | ADDED
+    assert state['data_fps'] == 50.0  # the fixture's meta fps
     assert set(state['epoch_stats']) == STATS_LAYOUT
     assert (state['epoch'], state['step_in_epoch']) == (1, 4)
     assert state['step_losses'].dtype == torch.float64
     end = tiny_run(prepared_file, tmp_path / 'end', epochs=1)
     state = load_checkpoint(tmp_path / 'end' / 'last.pt')
-    assert set(state) == LAYOUT and state['epoch_stats'] == {}
+    assert set(state) == LAYOUT | ADDED and state['epoch_stats'] == {}
     assert state['history'] == end['history']
 
 
