@@ -41,6 +41,7 @@ import numpy as np
 from models.common.files import save_npz_atomic
 from models.common.npz import load_npz_checked
 from models.pose.data.camera import Camera
+from models.pose.data.skeleton import JOINT_NAMES_17
 
 FORMAT = 'pyg-wj-pose'
 VERSION = 1
@@ -86,7 +87,6 @@ class PreparedPoses:
 def make_meta(dataset: str, fps: float, sequences: List[Dict[str, Any]],
               train_subjects, test_subjects, sources,
               provenance: Dict[str, Any]) -> Dict[str, Any]:
-    from models.pose.data.skeleton import JOINT_NAMES_17
     return {'format': FORMAT, 'version': VERSION, 'dataset': dataset,
             'fps': float(fps), 'units': 'metres', 'joints': NUM_JOINTS,
             'joint_names': list(JOINT_NAMES_17), 'sources_2d': list(sources),

@@ -10,6 +10,7 @@ from typing import Any, Dict, List
 
 from models.common.files import (
     LOCK_NAME,
+    OutputRefused,
     atomic_write,
     remove_stale_temporaries,
 )
@@ -22,6 +23,9 @@ RUN_OUTPUTS = ('last.pt', 'best.pt', 'log.csv', 'metrics.json', 'metrics.md',
 #: the files a run rewrites atomically while it trains
 _REWRITTEN = ('last.pt', 'best.pt', 'log.csv')
 
+#: directories a run writes into
+RUN_DIRECTORIES = ('tensorboard', )
+
 
 def claim_run_directory(out_dir: Path, resume: bool,
                         overwrite: bool) -> None:
@@ -31,6 +35,9 @@ def claim_run_directory(out_dir: Path, resume: bool,
                      if p.name != LOCK_NAME)
     if not present:
         return
+    # before anything is removed or written: a refusal must leave the old
+    # run as it was (--overwrite once deleted it, then failed on the link)
+    refuse_linked_outputs(out_dir)
     shown = ', '.join(present[:6]) + (' ...' if len(present) > 6 else '')
     if resume:
         if (out_dir / 'last.pt').exists():
@@ -49,6 +56,19 @@ def claim_run_directory(out_dir: Path, resume: bool,
         f"--out {out_dir} is not empty (it holds {shown}); refusing to "
         f"overwrite it: give --resume to continue the run in it, "
         f"--overwrite to replace it, or choose another --out")
+
+
+def refuse_linked_outputs(out_dir: Path) -> None:
+    """Refuse a run directory in which a file or directory the run writes
+    is a symbolic link: writing would follow it out of the directory (the
+    links above the directory are the user's and are followed)."""
+    for name in RUN_OUTPUTS + RUN_DIRECTORIES:
+        path = out_dir / name
+        if path.is_symlink():
+            raise OutputRefused(
+                f"--out {out_dir}: {name} in it is a symbolic link (to "
+                f"{path.readlink()}); refusing to write through it: remove "
+                f"the link, or choose another --out")
 
 
 def _remove_run(out_dir: Path) -> None:

@@ -74,6 +74,35 @@ def test_a_finished_run_is_not_overwritten(tmp_path, prepared_file, capsys):
     assert len(log_column(out, 'epoch')) == 1
 
 
+@pytest.mark.parametrize('mode', ['--overwrite', '--resume'])
+@pytest.mark.parametrize('linked', ['tensorboard', 'log.csv'])
+def test_a_linked_output_in_the_run_is_refused_and_the_run_kept(
+        tmp_path, prepared_file, capsys, mode, linked):
+    """--overwrite once deleted the old run and then failed on a symlinked
+    tensorboard/, leaving neither run: a link the run would write through
+    is refused before anything is removed, and every file stays."""
+    out = tmp_path / 'run'
+    assert cli(train_argv(prepared_file, out)) == 0
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    target = out / linked
+    if target.is_dir():
+        target.rename(elsewhere / linked)
+    else:
+        target.replace(elsewhere / linked)
+    target.symlink_to(elsewhere / linked)
+    before = {p.relative_to(tmp_path): p.read_bytes()
+              for p in sorted(tmp_path.rglob('*')) if p.is_file()}
+    capsys.readouterr()
+    assert cli(train_argv(prepared_file, out, mode)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f'error: --out {out}: ')
+    assert f'{linked} in it is a symbolic link' in err[0]
+    assert target.is_symlink()
+    assert {p.relative_to(tmp_path): p.read_bytes()
+            for p in sorted(tmp_path.rglob('*')) if p.is_file()} == before
+
+
 def test_a_second_run_into_a_locked_directory_fails_at_once(
         tmp_path, prepared_file, capsys):
     out = tmp_path / 'run'
