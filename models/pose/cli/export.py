@@ -8,9 +8,12 @@ from typing import Any, Dict
 from models.common.files import atomic_write
 from models.pose.deploy.contract import (
     INPUT_NAME,
+    MIN_OPSET,
     OPSET,
     OUTPUT_NAME,
     PARITY_TOLERANCE,
+    check_checkpoint_file,
+    check_opset,
     require_module,
 )
 from models.pose.deploy.export import export_bytes, parity
@@ -25,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', '-o', type=Path, required=True,
                         help='the .onnx file to write')
     parser.add_argument('--opset', type=int, default=OPSET,
-                        help=f'ONNX opset (default {OPSET})')
+                        help=f'ONNX opset (default {OPSET}; from '
+                        f'{MIN_OPSET} to the installed exporter\'s highest)')
     parser.add_argument('--skip-parity', action='store_true',
                         help='do not check ONNX Runtime against PyTorch '
                         '(then onnxruntime is not needed)')
@@ -35,8 +39,10 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     require_module('onnx', 'ONNX export')
     if not args.skip_parity:
         require_module('onnxruntime', 'The parity check of the export')
+    check_opset(args.opset)  # before the checkpoint is read
     if args.out.is_dir():
         raise IsADirectoryError(f'--out {args.out} is a directory')
+    check_checkpoint_file(args.checkpoint, '--checkpoint')
     model, config = load_for_inference(args.checkpoint)
     data = export_bytes(model, args.opset)
     result: Dict[str, Any] = {'path': str(args.out), 'opset': args.opset,

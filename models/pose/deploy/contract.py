@@ -1,13 +1,20 @@
 """The exported file's contract, shared by the export
 (:mod:`models.pose.deploy.export`) and the ONNX Runtime predictor
 (:mod:`models.pose.deploy.predictor`): opset, input and output names, the
-metadata key of the model config, the parity tolerance, and the loader of
-the optional ``onnx`` / ``onnxruntime`` packages.
+metadata keys of the model config and of the weights' digest, the opsets
+the export accepts, the parity tolerance, the loader of the optional
+``onnx`` / ``onnxruntime`` packages, and the check that an input path is
+a regular file.
 """
+import hashlib
 import importlib
+import os
+import stat
 from pathlib import Path
 from types import ModuleType
-from typing import Union
+from typing import Any, Mapping, Optional, Union
+
+import torch
 
 #: ONNX operator set of the exported file.
 OPSET = 17
@@ -17,6 +24,15 @@ INPUT_NAME = 'keypoints_2d'
 OUTPUT_NAME = 'pose_3d'
 #: Metadata key holding the model config as JSON.
 CONFIG_KEY = 'pyg_wj.model_config'
+#: Metadata key holding :func:`weights_digest` of the exported weights, so
+#: a file is never run in place of another checkpoint's model.
+WEIGHTS_KEY = 'pyg_wj.weights_sha256'
+#: Lowest opset every variant exports at: ``authors_diagonal`` needs
+#: ``aten::diagonal`` (opset 13), the ``gcn`` variant ``index_put`` (11).
+MIN_OPSET = 13
+#: Highest opset of PyTorch's TorchScript-based exporter, when torch does
+#: not say (its constant is private).
+_FALLBACK_MAX_OPSET = 20
 #: Largest ``max |onnxruntime - PyTorch| / max |PyTorch|`` accepted.
 PARITY_TOLERANCE = 1e-4
 #: The extra that installs what this room needs.
@@ -40,3 +56,95 @@ def require_module(module: str, purpose: str) -> ModuleType:
         raise MissingDependencyError(
             f"{purpose} needs the {module!r} package, which is not "
             f"installed: pip install -e \".[{EXTRA}]\"") from None
+
+
+def max_opset() -> int:
+    """Highest opset the installed exporter writes: the TorchScript-based
+    exporter's limit, capped by what the installed ``onnx`` knows."""
+    try:
+        from torch.onnx import _constants
+        top = int(_constants.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET)
+    except (ImportError, AttributeError):
+        top = _FALLBACK_MAX_OPSET
+    onnx = require_module('onnx', 'ONNX export')
+    return min(top, int(onnx.defs.onnx_opset_version()))
+
+
+def check_opset(opset: Any, what: str = '--opset') -> int:
+    """``opset`` if the export can write it, else a ``ValueError`` giving
+    the installed range (checked before a checkpoint is even read)."""
+    top = max_opset()
+    if isinstance(opset, bool) or not isinstance(opset, int) or \
+            not MIN_OPSET <= opset <= top:
+        raise ValueError(
+            f"{what} {opset!r}: the installed exporter (torch's "
+            f"TorchScript-based ONNX exporter, onnx "
+            f"{require_module('onnx', 'ONNX export').__version__}) writes "
+            f"this model at opsets {MIN_OPSET} to {top}; give one in that "
+            f"range (default {OPSET})")
+    return opset
+
+
+def weights_digest(state_dict: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) over a model's ``state_dict``: each tensor's name,
+    dtype, shape and bytes, in name order (device and memory layout do not
+    count: the export and the checks see the same numbers)."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        value = state_dict[name]
+        if not hasattr(value, 'detach'):  # extra state: by its repr
+            h.update(f'V{name}|{value!r}|'.encode())
+            continue
+        t = value.detach().to('cpu').contiguous().reshape(-1)
+        h.update(f'T{name}|{t.dtype}|{tuple(value.shape)}|'.encode())
+        if t.numel():
+            h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _kind(mode: int) -> Optional[str]:
+    """What a non-regular file is, in words (``None`` for a regular one)."""
+    for test, name in ((stat.S_ISDIR, 'a directory'),
+                       (stat.S_ISCHR, 'a character device'),
+                       (stat.S_ISBLK, 'a block device'),
+                       (stat.S_ISFIFO, 'a named pipe (FIFO)'),
+                       (stat.S_ISSOCK, 'a socket')):
+        if test(mode):
+            return name
+    return None if stat.S_ISREG(mode) else 'not a regular file'
+
+
+def check_input_file(path: PathLike, what: str, expected: str) -> Path:
+    """``path`` if it names a regular file, else one error naming ``what``
+    (the argument), what is there and ``expected``: a device or a pipe
+    would be read forever (``/dev/zero``) or block (a FIFO), and reports
+    of "does not exist" for them mislead."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {path} does not exist; expected "
+                                f"{expected}") from None
+    kind = _kind(mode)
+    if kind is not None:
+        raise ValueError(f"{what} {path} is {kind}, not a regular file; "
+                         f"expected {expected}")
+    return path
+
+
+#: What a checkpoint argument should name.
+CHECKPOINT_EXPECTED = "a checkpoint file written by train (best.pt, last.pt)"
+
+
+def refuse_special_file(path: PathLike, what: str, expected: str) -> None:
+    """Refuse a path naming a device, a pipe or a socket; a missing path or
+    a directory is left to the loader, whose messages say more for them
+    (e.g. "did you mean .../best.pt?")."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        check_input_file(path, what, expected)
+
+
+def check_checkpoint_file(path: PathLike, what: str = 'checkpoint') -> None:
+    """:func:`refuse_special_file` for a checkpoint argument."""
+    refuse_special_file(path, what, CHECKPOINT_EXPECTED)
