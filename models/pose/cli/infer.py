@@ -30,6 +30,7 @@ from torch import nn
 
 from models.common.files import atomic_write
 from models.pose.data.skeleton import get_skeleton, select_joints
+from models.pose.deploy.contract import check_checkpoint_file
 from models.pose.deploy.predictor import predictor_for
 from models.pose.infer.keypoints import (
     ORDERS,
@@ -44,6 +45,7 @@ def load_model(path: Any, device: str = 'cpu') -> Tuple[nn.Module,
                                                          Dict[str, Any]]:
     """``(model in eval mode, config)`` from a checkpoint (the tests put a
     stand-in model here)."""
+    check_checkpoint_file(path, '--checkpoint')
     return load_for_inference(path, map_location=device)
 
 
@@ -58,14 +60,33 @@ def _viz(name: str) -> ModuleType:
                          f"({err}); pip install -e '.[pose]'") from None
 
 
+def _runnable_devices() -> list:
+    """The device names ``--device`` accepts on this machine."""
+    names = ['cpu']
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        names += ['cuda'] + [f'cuda:{i}' for i in range(count)]
+    mps = getattr(torch.backends, 'mps', None)
+    if mps is not None and mps.is_available():
+        names.append('mps')
+    return names
+
+
 def _device(name: str) -> str:
+    """``name`` if the model can run there: a device type torch knows but
+    that holds no data (``meta``) or is absent here would fail only once
+    the checkpoint is half loaded, with a message about storages."""
+    accepted = _runnable_devices()
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"--device: unknown device {name!r} (try 'cpu' or "
-                         f"'cuda')") from None
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available here")
+        device = None
+    if device is None or str(device) not in accepted:
+        seen = 'an unknown device' if device is None else (
+            'a device that cannot run the model' if device.type not in
+            ('cpu', 'cuda', 'mps') else 'not available here')
+        raise ValueError(f"--device {name!r} is {seen}; accepted here: "
+                         f"{', '.join(accepted)}")
     return name
 
 
@@ -165,7 +186,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         print(f'warning: {args.input}: {message}', file=sys.stderr)
     model, config = load_model(args.checkpoint, device)
     if getattr(args, 'onnx', None) is not None:
-        model = predictor_for(args.onnx, config)
+        model = predictor_for(args.onnx, config,
+                              weights=model.state_dict())
     frames = _config_int(config, 'frames', args.checkpoint)
     joints = _config_int(config, 'joints', args.checkpoint)
     skeleton = get_skeleton(joints)
