@@ -23,8 +23,16 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent / 'models' / 'pose'))
 from conftest import make_prepared  # noqa: E402
 
 from models.pose.data.format import save_prepared  # noqa: E402
-from models.pose.nn.checkpoint import state_digest  # noqa: E402
-from models.pose.nn.model import preset_config  # noqa: E402
+from models.pose.deploy.export import export_bytes  # noqa: E402
+from models.pose.nn.checkpoint import (  # noqa: E402
+    load_for_inference,
+    state_digest,
+)
+from models.pose.nn.model import (  # noqa: E402
+    MLPGraphWJ,
+    ModelConfig,
+    preset_config,
+)
 from models.pose.train.loop import TrainConfig, train  # noqa: E402
 
 EDGES = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
@@ -129,6 +137,9 @@ def files(tmp_path):
     out['kpdeep'] = tmp_path / 'deep.json'
     (tmp_path / 'a_dir').mkdir()
     out['dir'] = tmp_path / 'a_dir'
+    os.mkfifo(tmp_path / 'a_fifo')  # would block whoever opens it
+    out['fifo'] = tmp_path / 'a_fifo'
+    _keypoint_files(tmp_path, out)
     (tmp_path / 'a_file').write_text('not a directory')
     out['file'] = tmp_path / 'a_file'
 
@@ -165,6 +176,52 @@ def files(tmp_path):
     out['other'] = tmp_path / 'other.npz'
     out['tmp'] = tmp_path
     return out
+
+
+def _keypoint_json(tmp_path, out, name, text):
+    (tmp_path / f'{name}.json').write_text(text)
+    out[name] = tmp_path / f'{name}.json'
+
+
+def _keypoint_files(tmp_path, out):
+    """Hostile keypoint files: JSON values that are not numbers, numbers
+    beyond any image or a float, complex arrays, an empty file."""
+    def doc(first, size='[1000, 1000]'):
+        return ('{"image_size": %s, "keypoints": [[[%s, 1]%s]]}'
+                % (size, first, ', [1, 1]' * 16))
+
+    _keypoint_json(tmp_path, out, 'kp_bigint', doc('1' + '0' * 400))
+    _keypoint_json(tmp_path, out, 'kp_huge', doc('5e302'))
+    _keypoint_json(tmp_path, out, 'kp_bool', doc('true'))
+    _keypoint_json(tmp_path, out, 'kp_string', doc('"500"'))
+    _keypoint_json(tmp_path, out, 'kp_null', doc('null'))
+    _keypoint_json(tmp_path, out, 'kp_size_bigint',
+                   doc('1', '[1%s, 1000]' % ('0' * 400)))
+    _keypoint_json(tmp_path, out, 'kp_empty', '')
+    np.savez(tmp_path / 'kp_complex.npz',
+             keypoints=np.full((5, 17, 2), 500 + 1j),
+             image_size=np.array([1000, 1000]))
+    out['kp_complex'] = tmp_path / 'kp_complex.npz'
+
+
+def _onnx_files(tmp, good, out):
+    """Exports beside the good checkpoint: of another variant, of other
+    weights of the same architecture, and damaged or absent files."""
+    model, config = load_for_inference(good)
+    data = export_bytes(model)
+    gcn = MLPGraphWJ(ModelConfig.from_dict({**config, 'variant': 'gcn'}))
+    with torch.no_grad():
+        model.head.bias.add_(0.1)  # same architecture, other weights
+    files = {'gcn_onnx': export_bytes(gcn.eval()),
+             'stale_onnx': export_bytes(model),
+             'truncated_onnx': data[:len(data) // 2], 'empty_onnx': b'',
+             'random_onnx': np.random.default_rng(0).bytes(4096)}
+    for name, content in files.items():
+        out[name] = tmp / f'{name}.onnx'
+        out[name].write_bytes(content)
+    out['missing_onnx'] = tmp / 'missing.onnx'
+    out['dir_onnx'] = tmp / 'a_dir.onnx'
+    out['dir_onnx'].mkdir()
 
 
 def _rewrite(src, dst, change):
@@ -226,6 +283,7 @@ def ckpts(tmp_path_factory):
         param_groups=[]))
     out['flipped_ckpt'] = tmp / 'flipped.pt'
     _flip_a_tensor_byte(good, out['flipped_ckpt'])
+    _onnx_files(tmp, good, out)
     return out
 
 
@@ -426,6 +484,118 @@ CLI_CASES += [
     ('infer with a directory as the checkpoint',
      ['infer', '{kpbom}', '--checkpoint', '{dir}', '-o', '{tmp}/out.npz'],
      r'checkpoint .*a_dir is a directory, not a checkpoint file'),
+]
+
+
+def _infer(keypoints, *extra, ckpt='good_ckpt'):
+    return ['infer', '{%s}' % keypoints, '--checkpoint', '{%s}' % ckpt,
+            '-o', '{tmp}/out.npz', *extra]
+
+
+def _onnx(onnx):
+    return _infer('kpbom', '--onnx', '{%s}' % onnx)
+
+
+EXPORT = ['export', '--checkpoint', '{good_ckpt}', '--out', '{tmp}/o/m.onnx']
+NOT_REGULAR = r'is a %s, not a regular file; expected a checkpoint file'
+NOT_NUMBER = r"expected \[F, 17, 2\] pixel coordinates \(numbers\)"
+NOT_ONNX = (r"is not a readable ONNX model \(truncated, empty or another "
+            r"kind of file; ONNX Runtime: ")
+
+CLI_CASES += [
+    # --onnx: a file of another checkpoint, or no ONNX file at all
+    ('infer --onnx of another variant', _onnx('gcn_onnx'),
+     r"gcn_onnx.onnx was exported from another model than the checkpoint: "
+     r"variant='gcn' \(the checkpoint's: 'wj'\); export the checkpoint "
+     r"again"),
+    ('evaluate --onnx of another variant',
+     _evaluate('good_ckpt', '--onnx', '{gcn_onnx}'),
+     r"variant='gcn' \(the checkpoint's: 'wj'\)"),
+    ('infer --onnx of other weights', _onnx('stale_onnx'),
+     r"stale_onnx.onnx was exported from other weights than the "
+     r"checkpoint's \(weights SHA-256 [0-9a-f]{12}\.\.\. in the file"),
+    ('evaluate --onnx of other weights',
+     _evaluate('good_ckpt', '--onnx', '{stale_onnx}'),
+     r"exported from other weights than the checkpoint's"),
+    ('--onnx truncated', _onnx('truncated_onnx'), NOT_ONNX),
+    ('--onnx empty', _onnx('empty_onnx'), NOT_ONNX),
+    ('--onnx random bytes', _onnx('random_onnx'), NOT_ONNX),
+    ('evaluate --onnx random bytes',
+     _evaluate('good_ckpt', '--onnx', '{random_onnx}'), NOT_ONNX),
+    ('--onnx missing', _onnx('missing_onnx'),
+     r"--onnx .*missing.onnx does not exist; expected an .onnx file "
+     r"written by 'python -m models.pose export'"),
+    ('--onnx a directory', _onnx('dir_onnx'),
+     r"--onnx .*a_dir.onnx is a directory, not a regular file"),
+    # export --opset outside what the exporter writes
+    ('export --opset 0', EXPORT + ['--opset', '0'],
+     r"--opset 0: the installed exporter .* writes this model at opsets 13 "
+     r"to \d+; give one in that range \(default 17\)"),
+    ('export --opset 99', EXPORT + ['--opset', '99'], r"--opset 99: .*13 to"),
+    ('export --opset -1', EXPORT + ['--opset', '-1'], r"--opset -1: .*13 to"),
+    # devices the model cannot run on
+    ('infer --device meta', _infer('kpbom', '--device', 'meta'),
+     r"--device 'meta' is a device that cannot run the model; accepted "
+     r"here: cpu"),
+    ('infer --device cuda:7', _infer('kpbom', '--device', 'cuda:7'),
+     r"--device 'cuda:7' is not available here; accepted here: cpu"),
+    ('infer --device nonsense', _infer('kpbom', '--device', 'gpu0'),
+     r"--device 'gpu0' is an unknown device; accepted here: cpu"),
+    # checkpoints and data that are not regular files
+    ('infer with /dev/zero as the checkpoint',
+     ['infer', '{kpbom}', '--checkpoint', '/dev/zero', '-o',
+      '{tmp}/out.npz'], NOT_REGULAR % 'character device'),
+    ('evaluate a FIFO as the checkpoint', _evaluate('fifo'),
+     NOT_REGULAR % r'named pipe \(FIFO\)'),
+    ('export /dev/zero as the checkpoint',
+     ['export', '--checkpoint', '/dev/zero', '--out', '{tmp}/o/m.onnx'],
+     NOT_REGULAR % 'character device'),
+    ('evaluate on /dev/zero as the data',
+     ['evaluate', '--checkpoint', '{good_ckpt}', '--data', '/dev/zero',
+      '--out', '{tmp}/o', '--no-pictures'],
+     r"--data /dev/zero is a character device, not a regular file; "
+     r"expected a prepared .npz"),
+    ('evaluate --stride 0', _evaluate('good_ckpt', '--stride', '0'),
+     r"--stride must be an integer >= 1 .*, got 0"),
+    ('prepare-h36m with a prepared file as --data-3d',
+     ['prepare-h36m', '--data-3d', '{data}', '--data-2d', '{data}',
+      '--out', '{tmp}/o/h36m.npz'],
+     r"--data-3d .*data.npz: 'positions_3d' is a float32 array of shape "
+     r"\[75, 17, 3\], not a pickled dict; expected VideoPose3D's "
+     r"data_3d_h36m.npz .* It looks like a prepared file"),
+    ('prepare-h36m from a FIFO',
+     ['prepare-h36m', '--data-3d', '{fifo}', '--data-2d', '{data}',
+      '--out', '{tmp}/o/h36m.npz'],
+     r"--data-3d .*a_fifo is not a regular file; expected VideoPose3D's"),
+    # keypoint files
+    ('infer on a FIFO', _infer('fifo'),
+     r"keypoint file .*a_fifo is a named pipe \(FIFO\), not a regular "
+     r"file"),
+    ('infer on an integer too large for a float', _infer('kp_bigint'),
+     r"kp_bigint.json: 'keypoints' at frame 0, joint 0 \(pelvis\), x, is "
+     r"an integer of 401 digits, too large for a float; " + NOT_NUMBER),
+    ('infer on coordinates near 1e302', _infer('kp_huge'),
+     r"kp_huge.json: keypoint x at frame 0, joint 0 \(pelvis\) is 5e\+302, "
+     r"beyond 1e\+07 px \(10000 times the 1000 x 1000 image\): not a pixel "
+     r"coordinate"),
+    ('infer on true as a coordinate', _infer('kp_bool'),
+     r"'keypoints' at frame 0, joint 0 \(pelvis\), x, is true \(not a "
+     r"number\); " + NOT_NUMBER),
+    ('infer on "500" as a coordinate', _infer('kp_string'),
+     r"'keypoints' at frame 0, joint 0 \(pelvis\), x, is \"500\" \(a "
+     r"JSON string, not a number\)"),
+    ('infer on null as a coordinate', _infer('kp_null'),
+     r"'keypoints' at frame 0, joint 0 \(pelvis\), x, is null \(not a "
+     r"number\) \(a missing detection\? fill gaps"),
+    ('infer on an image size too large for a float',
+     _infer('kp_size_bigint'),
+     r"kp_size_bigint.json: 'image_size': image size must be two positive "
+     r"numbers \[w, h\] in pixels, got a number too large for a float"),
+    ('infer on an empty JSON file', _infer('kp_empty'),
+     r"kp_empty.json is empty; expected a .npz with keypoints"),
+    ('infer on complex keypoints', _infer('kp_complex'),
+     r"kp_complex.npz: 'keypoints' must be real numbers, got dtype "
+     r"complex128"),
 ]
 
 
