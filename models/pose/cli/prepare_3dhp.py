@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from models.pose.data.mpi3dhp import prepare_3dhp
+from models.pose.deploy.contract import refuse_special_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,4 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    refuse_special_file(args.data, '--data', 'the MPI-INF-3DHP test npz '
+                        '(pose2d, pose3d)')
+    if args.image_size is not None and min(args.image_size) < 1:
+        width, height = args.image_size
+        raise ValueError(f"--image-size must be two positive integers W H "
+                         f"(pixels of the test videos), got {width} "
+                         f"{height}")
     prepare_3dhp(args.data, args.out, args.image_size)

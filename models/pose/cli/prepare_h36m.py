@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from models.pose.data.h36m import prepare_h36m
+from models.pose.deploy.contract import check_input_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,4 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.cameras is not None:  # else the loader's hint names the variable
+        check_input_file(args.cameras, '--cameras', 'h36m_cameras.json (the '
+                         'calibration in models/pose/data/calibration)')
     prepare_h36m(args.data_3d, args.data_2d, args.out, args.cameras)
