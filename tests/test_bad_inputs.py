@@ -139,6 +139,9 @@ def files(tmp_path):
     out['dir'] = tmp_path / 'a_dir'
     os.mkfifo(tmp_path / 'a_fifo')  # would block whoever opens it
     out['fifo'] = tmp_path / 'a_fifo'
+    np.savez(tmp_path / 'h36m_3d.npz', positions_3d=np.array(
+        {'S1': {'Walk': np.zeros((5, 32, 3))}}, dtype=object))
+    out['h36m_3d'] = tmp_path / 'h36m_3d.npz'  # VideoPose3D-like
     _keypoint_files(tmp_path, out)
     (tmp_path / 'a_file').write_text('not a directory')
     out['file'] = tmp_path / 'a_file'
@@ -567,6 +570,33 @@ CLI_CASES += [
      ['prepare-h36m', '--data-3d', '{fifo}', '--data-2d', '{data}',
       '--out', '{tmp}/o/h36m.npz'],
      r"--data-3d .*a_fifo is not a regular file; expected VideoPose3D's"),
+    ('prepare-h36m with a prepared file as --data-2d',
+     ['prepare-h36m', '--data-3d', '{h36m_3d}', '--data-2d', '{data}',
+      '--out', '{tmp}/o/h36m.npz'],
+     r"--data-2d .*data.npz lacks the key 'positions_2d' .* It looks like a "
+     r"prepared file"),
+    ('prepare-h36m with a FIFO as --cameras',
+     ['prepare-h36m', '--data-3d', '{h36m_3d}', '--data-2d', '{data}',
+      '--out', '{tmp}/o/h36m.npz', '--cameras', '{fifo}'],
+     r"--cameras .*a_fifo is a named pipe \(FIFO\), not a regular file; "
+     r"expected h36m_cameras.json"),
+    ('prepare-3dhp from /dev/zero',
+     ['prepare-3dhp', '--data', '/dev/zero', '--out', '{tmp}/o/3dhp.npz'],
+     r"--data /dev/zero is a character device, not a regular file; "
+     r"expected the MPI-INF-3DHP test npz"),
+    ('prepare-3dhp --image-size 0 0',
+     ['prepare-3dhp', '--data', '{data}', '--out', '{tmp}/o/3dhp.npz',
+      '--image-size', '0', '0'],
+     r"--image-size must be two positive integers W H .*, got 0 0"),
+    ('prepare-demo --noise-px -1',
+     ['prepare-demo', '--out', '{tmp}/o/demo.npz', '--noise-px', '-1'],
+     r"--noise-px must be a finite number >= 0 .*, got -1.0"),
+    ('prepare-demo --noise-px nan',
+     ['prepare-demo', '--out', '{tmp}/o/demo.npz', '--noise-px', 'nan'],
+     r"--noise-px must be .*, got nan"),
+    ('prepare-demo --seed -1',
+     ['prepare-demo', '--out', '{tmp}/o/demo.npz', '--seed', '-1'],
+     r"--seed must be an integer >= 0, got -1"),
     # keypoint files
     ('infer on a FIFO', _infer('fifo'),
      r"keypoint file .*a_fifo is a named pipe \(FIFO\), not a regular "
