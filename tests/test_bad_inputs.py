@@ -137,12 +137,7 @@ def files(tmp_path):
     out['kpdeep'] = tmp_path / 'deep.json'
     (tmp_path / 'a_dir').mkdir()
     out['dir'] = tmp_path / 'a_dir'
-    os.mkfifo(tmp_path / 'a_fifo')  # would block whoever opens it
-    out['fifo'] = tmp_path / 'a_fifo'
-    np.savez(tmp_path / 'h36m_3d.npz', positions_3d=np.array(
-        {'S1': {'Walk': np.zeros((5, 32, 3))}}, dtype=object))
-    out['h36m_3d'] = tmp_path / 'h36m_3d.npz'  # VideoPose3D-like
-    _keypoint_files(tmp_path, out)
+    _special_and_hostile_files(tmp_path, out)
     (tmp_path / 'a_file').write_text('not a directory')
     out['file'] = tmp_path / 'a_file'
 
@@ -184,6 +179,16 @@ def files(tmp_path):
 def _keypoint_json(tmp_path, out, name, text):
     (tmp_path / f'{name}.json').write_text(text)
     out[name] = tmp_path / f'{name}.json'
+
+
+def _special_and_hostile_files(tmp_path, out):
+    """A FIFO, a VideoPose3D-like 3D file and hostile keypoint files."""
+    os.mkfifo(tmp_path / 'a_fifo')  # would block whoever opens it
+    out['fifo'] = tmp_path / 'a_fifo'
+    np.savez(tmp_path / 'h36m_3d.npz', positions_3d=np.array(
+        {'S1': {'Walk': np.zeros((5, 32, 3))}}, dtype=object))
+    out['h36m_3d'] = tmp_path / 'h36m_3d.npz'
+    _keypoint_files(tmp_path, out)
 
 
 def _keypoint_files(tmp_path, out):
