@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from models.pose.cli import infer as infer_cli
 from models.pose.data.skeleton import JOINT_NAMES_17
@@ -184,3 +185,19 @@ def test_run_rejects_bad_config(tmp_path, fake_loader):
     with pytest.raises(ValueError, match="'frames'"):
         infer_cli.run(_args(tmp_path, tmp_path / 'k.npz'))
     assert list((tmp_path / 'out').iterdir()) == []
+
+
+def test_device_names_on_a_machine_with_two_gpus(monkeypatch):
+    # no GPU is needed: torch is told there are two, so the names a GPU
+    # user gives stay accepted and the message lists what is accepted
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
+    for name in ('cpu', 'cuda', 'cuda:0', 'cuda:1'):
+        assert infer_cli._device(name) == name
+    with pytest.raises(ValueError, match=r"--device 'cuda:2' is not "
+                       r"available here; accepted here: cpu, cuda, cuda:0, "
+                       r"cuda:1"):
+        infer_cli._device('cuda:2')
+    with pytest.raises(ValueError, match=r"'meta' is a device that cannot "
+                       r"run the model"):
+        infer_cli._device('meta')
