@@ -43,6 +43,7 @@ dropped after the mapping (:func:`models.pose.data.skeleton.select_joints`).
 import json
 import zipfile
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
@@ -181,8 +182,21 @@ def _where(index: Tuple[int, ...], order: Optional[str]) -> str:
     return ''.join(f'[{i}]' for i in index)
 
 
-def _numeric(value: Any, path: Path, what: str,
-             order: Optional[str] = None) -> np.ndarray:
+def _all_numbers(value: Any) -> bool:
+    """Whether ``value`` is ``[F][J][2]`` lists of JSON numbers only: the
+    fast check (types collected in C) that spares a well-formed file the
+    item-by-item walk of :func:`_check_leaves`."""
+    try:
+        kinds = set(map(type, chain.from_iterable(chain.from_iterable(
+            value))))
+    except TypeError:  # not three levels of lists
+        return False
+    return kinds <= {int, float}
+
+
+def _check_leaves(value: Any, path: Path, what: str,
+                  order: Optional[str]) -> None:
+    """The first item that is no coordinate, named by frame and joint."""
     for item, index in _leaves(value):
         problem = _not_a_number(item)
         if problem:
@@ -191,12 +205,20 @@ def _numeric(value: Any, path: Path, what: str,
             raise ValueError(f"{path}: {what}{_where(index, order)} is "
                              f"{problem}{hint}; expected [F, 17, 2] pixel "
                              f"coordinates (numbers)")
+
+
+def _numeric(value: Any, path: Path, what: str,
+             order: Optional[str] = None) -> np.ndarray:
+    if not _all_numbers(value):
+        _check_leaves(value, path, what, order)
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        return np.asarray(value, dtype=np.float64)
+    except OverflowError:  # an integer beyond float range: say which
+        _check_leaves(value, path, what, order)
+        raise
     except (TypeError, ValueError):
         raise ValueError(f"{path}: {what} must be a rectangular array of "
                          f"numbers ([F, 17, 2]); it is ragged") from None
-    return arr
 
 
 def _read_npz(path: Path, order: Optional[str] = None
