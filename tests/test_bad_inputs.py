@@ -23,8 +23,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent / 'models' / 'pose'))
 from conftest import make_prepared  # noqa: E402
 
 from models.pose.data.format import save_prepared  # noqa: E402
-from models.pose.nn.checkpoint import state_digest  # noqa: E402
-from models.pose.nn.config import preset_config  # noqa: E402
+from models.pose.deploy.export import export_bytes  # noqa: E402
+from models.pose.nn.checkpoint import (  # noqa: E402
+    load_for_inference,
+    state_digest,
+)
+from models.pose.nn.config import ModelConfig, preset_config  # noqa: E402
+from models.pose.nn.model import MLPGraphWJ  # noqa: E402
 from models.pose.train.loop import TrainConfig, train  # noqa: E402
 
 EDGES = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
@@ -129,6 +134,7 @@ def files(tmp_path):
     out['kpdeep'] = tmp_path / 'deep.json'
     (tmp_path / 'a_dir').mkdir()
     out['dir'] = tmp_path / 'a_dir'
+    _special_and_hostile_files(tmp_path, out)
     (tmp_path / 'a_file').write_text('not a directory')
     out['file'] = tmp_path / 'a_file'
 
@@ -165,6 +171,62 @@ def files(tmp_path):
     out['other'] = tmp_path / 'other.npz'
     out['tmp'] = tmp_path
     return out
+
+
+def _keypoint_json(tmp_path, out, name, text):
+    (tmp_path / f'{name}.json').write_text(text)
+    out[name] = tmp_path / f'{name}.json'
+
+
+def _special_and_hostile_files(tmp_path, out):
+    """A FIFO, a VideoPose3D-like 3D file and hostile keypoint files."""
+    os.mkfifo(tmp_path / 'a_fifo')  # would block whoever opens it
+    out['fifo'] = tmp_path / 'a_fifo'
+    np.savez(tmp_path / 'h36m_3d.npz', positions_3d=np.array(
+        {'S1': {'Walk': np.zeros((5, 32, 3))}}, dtype=object))
+    out['h36m_3d'] = tmp_path / 'h36m_3d.npz'
+    _keypoint_files(tmp_path, out)
+
+
+def _keypoint_files(tmp_path, out):
+    """Hostile keypoint files: JSON values that are not numbers, numbers
+    beyond any image or a float, complex arrays, an empty file."""
+    def doc(first, size='[1000, 1000]'):
+        return ('{"image_size": %s, "keypoints": [[[%s, 1]%s]]}'
+                % (size, first, ', [1, 1]' * 16))
+
+    _keypoint_json(tmp_path, out, 'kp_bigint', doc('1' + '0' * 400))
+    _keypoint_json(tmp_path, out, 'kp_huge', doc('5e302'))
+    _keypoint_json(tmp_path, out, 'kp_bool', doc('true'))
+    _keypoint_json(tmp_path, out, 'kp_string', doc('"500"'))
+    _keypoint_json(tmp_path, out, 'kp_null', doc('null'))
+    _keypoint_json(tmp_path, out, 'kp_size_bigint',
+                   doc('1', '[1%s, 1000]' % ('0' * 400)))
+    _keypoint_json(tmp_path, out, 'kp_empty', '')
+    np.savez(tmp_path / 'kp_complex.npz',
+             keypoints=np.full((5, 17, 2), 500 + 1j),
+             image_size=np.array([1000, 1000]))
+    out['kp_complex'] = tmp_path / 'kp_complex.npz'
+
+
+def _onnx_files(tmp, good, out):
+    """Exports beside the good checkpoint: of another variant, of other
+    weights of the same architecture, and damaged or absent files."""
+    model, config = load_for_inference(good)
+    data = export_bytes(model)
+    gcn = MLPGraphWJ(ModelConfig.from_dict({**config, 'variant': 'gcn'}))
+    with torch.no_grad():
+        model.head.bias.add_(0.1)  # same architecture, other weights
+    files = {'gcn_onnx': export_bytes(gcn.eval()),
+             'stale_onnx': export_bytes(model),
+             'truncated_onnx': data[:len(data) // 2], 'empty_onnx': b'',
+             'random_onnx': np.random.default_rng(0).bytes(4096)}
+    for name, content in files.items():
+        out[name] = tmp / f'{name}.onnx'
+        out[name].write_bytes(content)
+    out['missing_onnx'] = tmp / 'missing.onnx'
+    out['dir_onnx'] = tmp / 'a_dir.onnx'
+    out['dir_onnx'].mkdir()
 
 
 def _rewrite(src, dst, change):
@@ -226,6 +288,7 @@ def ckpts(tmp_path_factory):
         param_groups=[]))
     out['flipped_ckpt'] = tmp / 'flipped.pt'
     _flip_a_tensor_byte(good, out['flipped_ckpt'])
+    _onnx_files(tmp, good, out)
     return out
 
 
@@ -264,9 +327,11 @@ CLI_CASES = [
     ('infer on 25 joints', ['infer', '{kp25}', '--checkpoint',
                             '{random_ckpt}', '-o', '{tmp}/out.npz'],
      '25'),
+    # NaN marks a missing joint; a file with nothing seen is refused
     ('infer on NaN keypoints', ['infer', '{kpnan}', '--checkpoint',
-                                '{random_ckpt}', '-o', '{tmp}/out.npz'],
-     'NaN|finite'),
+                                '{good_ckpt}', '-o', '{tmp}/out.npz'],
+     r'kpnan.npz: no person with a joint at confidence >= 0.3 in 5 '
+     r'frame\(s\)'),
     ('infer with an unknown order', ['infer', '{kpjson}', '--checkpoint',
                                      '{random_ckpt}', '-o',
                                      '{tmp}/out.npz'], 'openpose'),
@@ -422,10 +487,152 @@ CLI_CASES += [
      'nested too deeply'),
     ('infer on a directory', ['infer', '{dir}', '--checkpoint',
                               '{good_ckpt}', '-o', '{tmp}/out.npz'],
-     r'keypoint file .*a_dir is a directory, not a file'),
+     r"a_dir: a directory without \*_keypoints.json files; expected "
+     r"OpenPose's --write_json directory"),
     ('infer with a directory as the checkpoint',
      ['infer', '{kpbom}', '--checkpoint', '{dir}', '-o', '{tmp}/out.npz'],
      r'checkpoint .*a_dir is a directory, not a checkpoint file'),
+]
+
+
+def _infer(keypoints, *extra, ckpt='good_ckpt'):
+    return ['infer', '{%s}' % keypoints, '--checkpoint', '{%s}' % ckpt,
+            '-o', '{tmp}/out.npz', *extra]
+
+
+def _onnx(onnx):
+    return _infer('kpbom', '--onnx', '{%s}' % onnx)
+
+
+EXPORT = ['export', '--checkpoint', '{good_ckpt}', '--out', '{tmp}/o/m.onnx']
+NOT_REGULAR = r'is a %s, not a regular file; expected a checkpoint file'
+NOT_NUMBER = r"expected \[F, 17, 2\] pixel coordinates \(numbers\)"
+NOT_ONNX = (r"is not a readable ONNX model \(truncated, empty or another "
+            r"kind of file; ONNX Runtime: ")
+
+CLI_CASES += [
+    # --onnx: a file of another checkpoint, or no ONNX file at all
+    ('infer --onnx of another variant', _onnx('gcn_onnx'),
+     r"gcn_onnx.onnx was exported from another model than the checkpoint: "
+     r"variant='gcn' \(the checkpoint's: 'wj'\); export the checkpoint "
+     r"again"),
+    ('evaluate --onnx of another variant',
+     _evaluate('good_ckpt', '--onnx', '{gcn_onnx}'),
+     r"variant='gcn' \(the checkpoint's: 'wj'\)"),
+    ('infer --onnx of other weights', _onnx('stale_onnx'),
+     r"stale_onnx.onnx was exported from other weights than the "
+     r"checkpoint's \(weights SHA-256 [0-9a-f]{12}\.\.\. in the file"),
+    ('evaluate --onnx of other weights',
+     _evaluate('good_ckpt', '--onnx', '{stale_onnx}'),
+     r"exported from other weights than the checkpoint's"),
+    ('--onnx truncated', _onnx('truncated_onnx'), NOT_ONNX),
+    ('--onnx empty', _onnx('empty_onnx'), NOT_ONNX),
+    ('--onnx random bytes', _onnx('random_onnx'), NOT_ONNX),
+    ('evaluate --onnx random bytes',
+     _evaluate('good_ckpt', '--onnx', '{random_onnx}'), NOT_ONNX),
+    ('--onnx missing', _onnx('missing_onnx'),
+     r"--onnx .*missing.onnx does not exist; expected an .onnx file "
+     r"written by 'python -m models.pose export'"),
+    ('--onnx a directory', _onnx('dir_onnx'),
+     r"--onnx .*a_dir.onnx is a directory, not a regular file"),
+    # export --opset outside what the exporter writes
+    ('export --opset 0', EXPORT + ['--opset', '0'],
+     r"--opset 0: the installed exporter .* writes this model at opsets 13 "
+     r"to \d+; give one in that range \(default 17\)"),
+    ('export --opset 99', EXPORT + ['--opset', '99'], r"--opset 99: .*13 to"),
+    ('export --opset -1', EXPORT + ['--opset', '-1'], r"--opset -1: .*13 to"),
+    # devices the model cannot run on
+    ('infer --device meta', _infer('kpbom', '--device', 'meta'),
+     r"--device 'meta' is a device that cannot run the model; accepted "
+     r"here: cpu"),
+    ('infer --device cuda:7', _infer('kpbom', '--device', 'cuda:7'),
+     r"--device 'cuda:7' is not available here; accepted here: cpu"),
+    ('infer --device nonsense', _infer('kpbom', '--device', 'gpu0'),
+     r"--device 'gpu0' is an unknown device; accepted here: cpu"),
+    # checkpoints and data that are not regular files
+    ('infer with /dev/zero as the checkpoint',
+     ['infer', '{kpbom}', '--checkpoint', '/dev/zero', '-o',
+      '{tmp}/out.npz'], NOT_REGULAR % 'character device'),
+    ('evaluate a FIFO as the checkpoint', _evaluate('fifo'),
+     NOT_REGULAR % r'named pipe \(FIFO\)'),
+    ('export /dev/zero as the checkpoint',
+     ['export', '--checkpoint', '/dev/zero', '--out', '{tmp}/o/m.onnx'],
+     NOT_REGULAR % 'character device'),
+    ('evaluate on /dev/zero as the data',
+     ['evaluate', '--checkpoint', '{good_ckpt}', '--data', '/dev/zero',
+      '--out', '{tmp}/o', '--no-pictures'],
+     r"--data /dev/zero is a character device, not a regular file; "
+     r"expected a prepared .npz"),
+    ('evaluate --stride 0', _evaluate('good_ckpt', '--stride', '0'),
+     r"--stride must be an integer >= 1 .*, got 0"),
+    ('prepare-h36m with a prepared file as --data-3d',
+     ['prepare-h36m', '--data-3d', '{data}', '--data-2d', '{data}',
+      '--out', '{tmp}/o/h36m.npz'],
+     r"--data-3d .*data.npz: 'positions_3d' is a float32 array of shape "
+     r"\[75, 17, 3\], not a pickled dict; expected VideoPose3D's "
+     r"data_3d_h36m.npz .* It looks like a prepared file"),
+    ('prepare-h36m from a FIFO',
+     ['prepare-h36m', '--data-3d', '{fifo}', '--data-2d', '{data}',
+      '--out', '{tmp}/o/h36m.npz'],
+     r"--data-3d .*a_fifo is not a regular file; expected VideoPose3D's"),
+    ('prepare-h36m with a prepared file as --data-2d',
+     ['prepare-h36m', '--data-3d', '{h36m_3d}', '--data-2d', '{data}',
+      '--out', '{tmp}/o/h36m.npz'],
+     r"--data-2d .*data.npz lacks the key 'positions_2d' .* It looks like a "
+     r"prepared file"),
+    ('prepare-h36m with a FIFO as --cameras',
+     ['prepare-h36m', '--data-3d', '{h36m_3d}', '--data-2d', '{data}',
+      '--out', '{tmp}/o/h36m.npz', '--cameras', '{fifo}'],
+     r"--cameras .*a_fifo is a named pipe \(FIFO\), not a regular file; "
+     r"expected h36m_cameras.json"),
+    ('prepare-3dhp from /dev/zero',
+     ['prepare-3dhp', '--data', '/dev/zero', '--out', '{tmp}/o/3dhp.npz'],
+     r"--data /dev/zero is a character device, not a regular file; "
+     r"expected the MPI-INF-3DHP test npz"),
+    ('prepare-3dhp --image-size 0 0',
+     ['prepare-3dhp', '--data', '{data}', '--out', '{tmp}/o/3dhp.npz',
+      '--image-size', '0', '0'],
+     r"--image-size must be two positive integers W H .*, got 0 0"),
+    ('prepare-demo --noise-px -1',
+     ['prepare-demo', '--out', '{tmp}/o/demo.npz', '--noise-px', '-1'],
+     r"--noise-px must be a finite number >= 0 .*, got -1.0"),
+    ('prepare-demo --noise-px nan',
+     ['prepare-demo', '--out', '{tmp}/o/demo.npz', '--noise-px', 'nan'],
+     r"--noise-px must be .*, got nan"),
+    ('prepare-demo --seed -1',
+     ['prepare-demo', '--out', '{tmp}/o/demo.npz', '--seed', '-1'],
+     r"--seed must be an integer >= 0, got -1"),
+    # keypoint files
+    ('infer on a FIFO', _infer('fifo'),
+     r"keypoint file .*a_fifo is a named pipe \(FIFO\), not a regular "
+     r"file"),
+    # the detector readers (models.pose.infer.formats) name the file and
+    # the key; a JSON null is a missing joint, filled where the track has
+    # it elsewhere (here, one frame: nothing to fill from)
+    ('infer on an integer too large for a float', _infer('kp_bigint'),
+     r"kp_bigint.json: 'keypoints': 'keypoints' holds an integer too large "
+     r"for a float; expected numbers within \+-1e\+06"),
+    ('infer on coordinates near 1e302', _infer('kp_huge'),
+     r"kp_huge.json: frame 0, joint 0 \(pelvis\): x, y, confidence = "
+     r"\[5e\+302, 1.0\], 1.0; expected finite pixels within \+-1e\+06"),
+    ('infer on true as a coordinate', _infer('kp_bool'),
+     r"kp_bool.json: 'keypoints': 'keypoints' holds true/false; expected "
+     r"numbers"),
+    ('infer on "500" as a coordinate', _infer('kp_string'),
+     r"kp_string.json: 'keypoints': 'keypoints' holds text \(a JSON "
+     r"string\); expected numbers"),
+    ('infer on null as a coordinate', _infer('kp_null'),
+     r"track 0 \(frames 0-0\): joint\(s\) pelvis never reach confidence "
+     r"0.3; expected each joint seen at least once"),
+    ('infer on an image size too large for a float',
+     _infer('kp_size_bigint'),
+     r"kp_size_bigint.json: 'image_size': the image size holds an integer "
+     r"too large for a float; expected numbers within \+-1e\+06"),
+    ('infer on an empty JSON file', _infer('kp_empty'),
+     r"kp_empty.json: the file is empty; expected a JSON text"),
+    ('infer on complex keypoints', _infer('kp_complex'),
+     r"kp_complex.npz: 'keypoints': 'keypoints' holds complex numbers; "
+     r"expected real numbers"),
 ]
 
 

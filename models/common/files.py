@@ -20,9 +20,10 @@ import fcntl
 import glob
 import io
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -343,3 +344,44 @@ def save_npz_atomic(path: PathLike, **arrays: np.ndarray) -> Path:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return atomic_write(path, buffer.getvalue())
+
+
+# -- inputs ---------------------------------------------------------------
+
+def _kind(mode: int) -> Optional[str]:
+    """What a non-regular file is, in words (``None`` for a regular one)."""
+    for test, name in ((stat.S_ISDIR, 'a directory'),
+                       (stat.S_ISCHR, 'a character device'),
+                       (stat.S_ISBLK, 'a block device'),
+                       (stat.S_ISFIFO, 'a named pipe (FIFO)'),
+                       (stat.S_ISSOCK, 'a socket')):
+        if test(mode):
+            return name
+    return None if stat.S_ISREG(mode) else 'not a regular file'
+
+
+def check_input_file(path: PathLike, what: str, expected: str) -> Path:
+    """``path`` if it names a regular file, else one error naming ``what``
+    (the argument), what is there and ``expected``: a device or a pipe
+    would be read forever (``/dev/zero``) or block (a FIFO), and reports
+    of "does not exist" for them mislead."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {path} does not exist; expected "
+                                f"{expected}") from None
+    kind = _kind(mode)
+    if kind is not None:
+        raise ValueError(f"{what} {path} is {kind}, not a regular file; "
+                         f"expected {expected}")
+    return path
+
+
+def refuse_special_file(path: PathLike, what: str, expected: str) -> None:
+    """Refuse a path naming a device, a pipe or a socket; a missing path or
+    a directory is left to the loader, whose messages say more for them
+    (e.g. "did you mean .../best.pt?")."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        check_input_file(path, what, expected)

@@ -5,9 +5,10 @@ import argparse
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from models.common.files import refuse_special_file
 from models.pose.data.demo import ensure_demo
 from models.pose.evaluate.scoring import evaluate_checkpoint
-from models.pose.nn.checkpoint import load_checkpoint
+from models.pose.nn.checkpoint import check_checkpoint_file, load_checkpoint
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
+    check_checkpoint_file(args.checkpoint, '--checkpoint')
+    if args.data is not None:
+        refuse_special_file(args.data, '--data', 'a prepared .npz written '
+                            'by prepare-h36m, prepare-3dhp or prepare-demo')
+    if args.stride < 1:
+        raise ValueError(f"--stride must be an integer >= 1 (every stride-th"
+                         f" test window is scored), got {args.stride}")
     state = load_checkpoint(args.checkpoint)
     train_config = state.get('train_config', {})
     source: Optional[str] = args.source or train_config.get('source', 'gt')

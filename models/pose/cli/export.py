@@ -9,14 +9,16 @@ from models.common.files import atomic_write
 from models.common.outputs import check_output
 from models.pose.deploy.contract import (
     INPUT_NAME,
+    MIN_OPSET,
     OPSET,
     OUTPUT_NAME,
     PARITY_TOLERANCE,
+    check_opset,
     require_module,
 )
 from models.pose.deploy.export import export_bytes, parity
 from models.pose.deploy.predictor import OnnxPredictor
-from models.pose.nn.checkpoint import load_for_inference
+from models.pose.nn.checkpoint import check_checkpoint_file, load_for_inference
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', '-o', type=Path, required=True,
                         help='the .onnx file to write')
     parser.add_argument('--opset', type=int, default=OPSET,
-                        help=f'ONNX opset (default {OPSET})')
+                        help=f'ONNX opset (default {OPSET}; from '
+                        f'{MIN_OPSET} to the installed exporter\'s highest)')
     parser.add_argument('--skip-parity', action='store_true',
                         help='do not check ONNX Runtime against PyTorch '
                         '(then onnxruntime is not needed)')
@@ -36,6 +39,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     require_module('onnx', 'ONNX export')
     if not args.skip_parity:
         require_module('onnxruntime', 'The parity check of the export')
+    check_opset(args.opset)  # before the checkpoint is read
+    check_checkpoint_file(args.checkpoint, '--checkpoint')
     check_output(args.out, argument='--out', suffixes=('.onnx',),
                  inputs={'--checkpoint': args.checkpoint})
     model, config = load_for_inference(args.checkpoint)

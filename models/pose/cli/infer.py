@@ -80,7 +80,11 @@ from models.pose.infer.pipeline import (
 from models.pose.infer.resample import MODEL_FPS
 from models.pose.infer.tracks import MAX_GAP, Track, select_tracks
 from models.pose.infer.writers import SUFFIXES, PoseSequence, write_poses
-from models.pose.nn.checkpoint import build_model, load_checkpoint
+from models.pose.nn.checkpoint import (
+    build_model,
+    check_checkpoint_file,
+    load_checkpoint,
+)
 
 ANIMATIONS = ('.gif', '.mp4')
 
@@ -90,6 +94,7 @@ def load_model(path: Any, device: str = 'cpu') -> Tuple[nn.Module,
     """``(model in eval mode, config)`` from a checkpoint: its model config
     plus ``'data_fps'``, the frame rate of the training data, where the
     checkpoint records one (the tests put a stand-in model here)."""
+    check_checkpoint_file(path, '--checkpoint')
     state = load_checkpoint(path, device)
     model = build_model(state, path).to(device).eval()
     config = dict(state['model_config'])
@@ -109,14 +114,33 @@ def _viz(name: str) -> ModuleType:
                          f"({err}); pip install -e '.[pose]'") from None
 
 
+def _runnable_devices() -> list:
+    """The device names ``--device`` accepts on this machine."""
+    names = ['cpu']
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        names += ['cuda'] + [f'cuda:{i}' for i in range(count)]
+    mps = getattr(torch.backends, 'mps', None)
+    if mps is not None and mps.is_available():
+        names.append('mps')
+    return names
+
+
 def _device(name: str) -> str:
+    """``name`` if the model can run there: a device type torch knows but
+    that holds no data (``meta``) or is absent here would fail only once
+    the checkpoint is half loaded, with a message about storages."""
+    accepted = _runnable_devices()
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"--device: unknown device {name!r} (try 'cpu' or "
-                         f"'cuda')") from None
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available here")
+        device = None
+    if device is None or str(device) not in accepted:
+        seen = 'an unknown device' if device is None else (
+            'a device that cannot run the model' if device.type not in
+            ('cpu', 'cuda', 'mps') else 'not available here')
+        raise ValueError(f"--device {name!r} is {seen}; accepted here: "
+                         f"{', '.join(accepted)}")
     return name
 
 
@@ -454,7 +478,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     det = _read_input(args)
     model, config = load_model(args.checkpoint, device)
     if getattr(args, 'onnx', None) is not None:
-        model = predictor_for(args.onnx, config)
+        architecture = {k: v for k, v in config.items() if k != 'data_fps'}
+        model = predictor_for(args.onnx, architecture,
+                              weights=model.state_dict())
     frames = _config_int(config, 'frames', args.checkpoint)
     joints = _config_int(config, 'joints', args.checkpoint)
     model_fps = _model_fps(config, args.checkpoint)

@@ -1,6 +1,7 @@
 """``python -m models.pose prepare-demo``: the built-in demo set of real
 motion capture (:mod:`models.pose.data.demo`)."""
 import argparse
+import math
 from pathlib import Path
 
 from models.common.outputs import check_output
@@ -18,6 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    # checked here: NaN would be reported against a key of the output file,
+    # a negative std would be used as its absolute value
+    if not (math.isfinite(args.noise_px) and args.noise_px >= 0):
+        raise ValueError(f"--noise-px must be a finite number >= 0 (the std "
+                         f"of the pixel jitter), got {args.noise_px}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
     check_output(args.out or default_path(), argument='--out',
                  suffixes=('.npz',))
     prepare_demo(args.out, args.noise_px, args.seed)

@@ -3,6 +3,7 @@ in this project's prepared format (:mod:`models.pose.data.h36m`)."""
 import argparse
 from pathlib import Path
 
+from models.common.files import check_input_file
 from models.common.outputs import check_output
 from models.pose.data.h36m import prepare_h36m
 
@@ -21,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.cameras is not None:  # else the loader's hint names the variable
+        check_input_file(args.cameras, '--cameras', 'h36m_cameras.json (the '
+                         'calibration in models/pose/data/calibration)')
     for path_2d in args.data_2d:  # before reading: a refusal writes nothing
         check_output(args.out, argument='--out', suffixes=('.npz',),
                      inputs={'--data-3d': args.data_3d,

@@ -31,18 +31,52 @@ TRAIN_SUBJECTS = ('S1', 'S5', 'S6', 'S7', 'S8')
 TEST_SUBJECTS = ('S9', 'S11')
 
 
-def _load_pickled_dict(path: Path, key: str) -> dict:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
+#: What each VideoPose3D key is, for errors naming the wrong file.
+_EXPECTED = {'positions_3d': "VideoPose3D's data_3d_h36m.npz (a pickled "
+                             "dict subject -> action -> [F, 32, 3])",
+             'positions_2d': "a VideoPose3D data_2d_h36m_<source>.npz (a "
+                             "pickled dict subject -> action -> cameras)"}
+
+#: Said when the file has a prepared file's 'meta' key.
+_PREPARED_HINT = (" It looks like a prepared file (it has the 'meta' key "
+                  "that prepare-h36m, prepare-3dhp and prepare-demo write): "
+                  "it needs no converting; give it to train or evaluate as "
+                  "--data.")
+
+
+def _check_file(path: Path, what: str, key: str) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} does not exist; expected "
+                                f"{_EXPECTED[key]}")
+    if not path.is_file():  # a directory, a device, a FIFO that would block
+        raise ValueError(f"{what} {path} is not a regular file; expected "
+                         f"{_EXPECTED[key]}")
+
+
+def _pickled_value(npz, path: Path, key: str, what: str) -> dict:
+    """``npz[key]`` as the pickled dict a VideoPose3D file holds; any other
+    array (a prepared file's ``positions_3d``) is named, not unpacked."""
+    if key not in npz.files:
+        hint = _PREPARED_HINT if 'meta' in npz.files else ''
+        raise ValueError(f"{what} {path} lacks the key {key!r} (keys: "
+                         f"{npz.files}); expected {_EXPECTED[key]}.{hint}")
+    value = npz[key]
+    if value.dtype != object or value.shape != ():
+        hint = _PREPARED_HINT if 'meta' in npz.files else ''
+        raise ValueError(f"{what} {path}: {key!r} is a {value.dtype} array "
+                         f"of shape {list(value.shape)}, not a pickled "
+                         f"dict; expected {_EXPECTED[key]}.{hint}")
+    return value.item()
+
+
+def _load_pickled_dict(path: Path, key: str, what: str = 'file') -> dict:
+    _check_file(path, what, key)
     warnings.warn(f"reading {path} with allow_pickle=True: VideoPose3D files "
                   f"hold pickled objects; only use files from a trusted "
                   f"source", stacklevel=3)
     try:
         with np.load(path, allow_pickle=True) as npz:
-            if key not in npz.files:
-                raise ValueError(f"{path} lacks the key {key!r} (keys: "
-                                 f"{npz.files}); expected a VideoPose3D file")
-            value = npz[key].item()
+            value = _pickled_value(npz, path, key, what)
     except (OSError, EOFError, pickle.UnpicklingError) as err:
         raise ValueError(f"{path} is not a readable npz file "
                          f"({str(err).splitlines()[0]})") from None
@@ -138,9 +172,11 @@ def _convert_sequences(path_3d: Path, positions: dict,
 def prepare_h36m(path_3d: Path, paths_2d: Sequence[Path], out: Path,
                  cameras_json: Optional[Path] = None) -> PreparedPoses:
     """Convert and write ``out``; returns the prepared data."""
-    positions = _load_pickled_dict(Path(path_3d), 'positions_3d')
+    positions = _load_pickled_dict(Path(path_3d), 'positions_3d',
+                                   '--data-3d')
     sources: Dict[str, dict] = {
-        source_name(Path(p)): _load_pickled_dict(Path(p), 'positions_2d')
+        source_name(Path(p)): _load_pickled_dict(Path(p), 'positions_2d',
+                                                 '--data-2d')
         for p in paths_2d}
     if not sources:
         raise ValueError('give at least one data_2d_h36m_<source>.npz file')

@@ -14,7 +14,12 @@ The file (see ``docs/deploy.rst``; the names and numbers are in
   frame's root-relative 3D pose in metres (camera frame);
 * the **batch axis is dynamic**, ``frames`` and ``joints`` are fixed by the
   checkpoint's model config, which the file also carries as JSON in its
-  metadata (key ``CONFIG_KEY``);
+  metadata (key ``CONFIG_KEY``), beside the SHA-256 of the weights it was
+  exported from (key ``WEIGHTS_KEY``,
+  :func:`models.pose.deploy.contract.weights_digest`), so ``--onnx`` can
+  refuse a file of another checkpoint;
+* ``--opset`` between ``MIN_OPSET`` (13) and the installed exporter's
+  highest (:func:`models.pose.deploy.contract.max_opset`);
 * written atomically (:func:`models.common.files.atomic_write`).
 
 The export traces the model's plain eager path: in CPU fp32 inference the
@@ -48,8 +53,11 @@ from models.pose.deploy.contract import (
     OPSET,
     OUTPUT_NAME,
     PARITY_TOLERANCE,
+    WEIGHTS_KEY,
     PathLike,
+    check_opset,
     require_module,
+    weights_digest,
 )
 from models.pose.deploy.predictor import OnnxPredictor
 from models.pose.nn.model import MLPGraphWJ
@@ -74,6 +82,7 @@ def _plain_path(model: MLPGraphWJ) -> Iterator[None]:
 def export_bytes(model: MLPGraphWJ, opset: int = OPSET) -> bytes:
     """The model (put in eval mode) as a checked ONNX file, in memory."""
     onnx = require_module('onnx', 'ONNX export')
+    check_opset(opset, 'opset')
     model.eval()
     cfg = model.config
     # batch 2, not 1: the tracer must not see a batch of size one
@@ -93,6 +102,8 @@ def export_bytes(model: MLPGraphWJ, opset: int = OPSET) -> bytes:
                         'metres')
     entry = proto.metadata_props.add()
     entry.key, entry.value = CONFIG_KEY, json.dumps(cfg.to_dict())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = WEIGHTS_KEY, weights_digest(model.state_dict())
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
 

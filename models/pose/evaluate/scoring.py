@@ -189,13 +189,17 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
 
 def _load_model(checkpoint: Path, onnx: Optional[Path], bf16: bool):
     """``(model, config)``: the checkpoint's PyTorch model, or the exported
-    ``onnx`` file run by ONNX Runtime with the checkpoint's config."""
+    ``onnx`` file run by ONNX Runtime once its model config and weights'
+    digest are found to be the checkpoint's
+    (:func:`~models.pose.deploy.predictor.predictor_for`)."""
     model, config = load_for_inference(checkpoint)
     if onnx is not None:
         if bf16:
             raise ValueError('--bf16 does not apply to --onnx (ONNX Runtime '
                              'runs the exported file in fp32)')
-        model = predictor_for(onnx, config)
+        # the weights too: a file of the same architecture but another
+        # checkpoint would be scored under this checkpoint's name
+        model = predictor_for(onnx, config, weights=model.state_dict())
     return model, config
 
 

@@ -29,7 +29,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 
-from models.common.files import atomic_write
+from models.common.files import atomic_write, refuse_special_file
 from models.pose.nn.config import ModelConfig
 from models.pose.nn.model import MLPGraphWJ
 
@@ -300,3 +300,12 @@ def load_for_inference(path: PathLike,
     state = load_checkpoint(path, map_location)
     model = build_model(state, path).to(map_location).eval()
     return model, dict(state['model_config'])
+
+
+#: What a checkpoint argument should name.
+CHECKPOINT_EXPECTED = "a checkpoint file written by train (best.pt, last.pt)"
+
+
+def check_checkpoint_file(path: PathLike, what: str = 'checkpoint') -> None:
+    """:func:`refuse_special_file` for a checkpoint argument."""
+    refuse_special_file(path, what, CHECKPOINT_EXPECTED)

@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from models.common.files import refuse_special_file
 from models.pose.infer.formats.alphapose import read_alphapose
 from models.pose.infer.formats.coco import (
     read_coco_annotations,
@@ -127,6 +128,9 @@ def read_detections(path: Any, format: Optional[str] = None, *,
     differs is an error. ``order`` is for the project's files, ``video``
     for VideoPose3D files with several videos."""
     path = Path(path)
+    # a FIFO would block the reader, a device be read forever
+    refuse_special_file(path, 'keypoint file', "a detector's keypoint file "
+                        '(.json, .npz) or an OpenPose directory')
     name = format if format is not None else detect_format(path)
     if name not in FORMATS:
         raise ValueError(f"'format' must be one of {sorted(FORMATS)}, got "

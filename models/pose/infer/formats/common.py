@@ -78,6 +78,10 @@ def load_json(path: Path) -> Any:
     """The parsed JSON of ``path`` or one :class:`DetectionFileError`."""
     try:
         with open(path, encoding='utf-8-sig') as handle:
+            if not handle.read(1):
+                raise DetectionFileError(path, '', 'the file is empty',
+                                         'a JSON text')
+            handle.seek(0)
             return json.load(handle)
     except json.JSONDecodeError as err:
         raise DetectionFileError(path, '', f'not valid JSON ({err})',
@@ -93,9 +97,16 @@ def load_json(path: Path) -> Any:
 def numbers(value: Any, source: Any, where: str, what: str) -> np.ndarray:
     """``value`` as a float64 array; refuses ragged lists, non-numbers,
     booleans and integers too large for a float (OverflowError)."""
-    if isinstance(value, bool) or _has_bool(value):
+    if isinstance(value, bool) or _has(value, bool):
         raise DetectionFileError(source, where, f'{what} holds true/false',
                                  'numbers')
+    # numpy reads "500" as 500 and drops an imaginary part with a warning
+    if isinstance(value, str) or _has(value, str):
+        raise DetectionFileError(source, where, f'{what} holds text (a JSON '
+                                 f'string)', 'numbers')
+    if isinstance(value, np.ndarray) and np.iscomplexobj(value):
+        raise DetectionFileError(source, where, f'{what} holds complex '
+                                 f'numbers', 'real numbers')
     try:
         return np.asarray(value, dtype=np.float64)
     except OverflowError:
@@ -108,9 +119,11 @@ def numbers(value: Any, source: Any, where: str, what: str) -> np.ndarray:
             from None
 
 
-def _has_bool(value: Any) -> bool:
+def _has(value: Any, kind: type) -> bool:
+    """Whether a nested list holds a ``kind`` among its first elements
+    (a sample: a detector writes one type throughout)."""
     return isinstance(value, (list, tuple)) and len(value) > 0 and \
-        any(isinstance(v, bool) or _has_bool(v) for v in value[:64])
+        any(isinstance(v, kind) or _has(v, kind) for v in value[:64])
 
 
 def check_values(xy: np.ndarray, conf: np.ndarray, source: Any,

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from models.pose.cli import infer as infer_cli
 from models.pose.data.skeleton import JOINT_NAMES_17
@@ -200,3 +201,19 @@ def test_missing_joints_are_filled_and_flagged(tmp_path, fake_loader):
     np.testing.assert_allclose(kp2[1, 5], (kp[0, 5] + kp[2, 5]) / 2,
                                rtol=1e-5)
     np.testing.assert_allclose(kp2[3, 7], kp[2, 7], rtol=1e-5)  # held
+
+
+def test_device_names_on_a_machine_with_two_gpus(monkeypatch):
+    # no GPU is needed: torch is told there are two, so the names a GPU
+    # user gives stay accepted and the message lists what is accepted
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
+    for name in ('cpu', 'cuda', 'cuda:0', 'cuda:1'):
+        assert infer_cli._device(name) == name
+    with pytest.raises(ValueError, match=r"--device 'cuda:2' is not "
+                       r"available here; accepted here: cpu, cuda, cuda:0, "
+                       r"cuda:1"):
+        infer_cli._device('cuda:2')
+    with pytest.raises(ValueError, match=r"'meta' is a device that cannot "
+                       r"run the model"):
+        infer_cli._device('meta')

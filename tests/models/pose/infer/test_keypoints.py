@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 
 from models.pose.data.skeleton import COCO_NAMES, JOINT_NAMES_17
-from models.pose.infer.keypoints import load_keypoints, plausibility_warnings
+from models.pose.infer.keypoints import (
+    MAX_EXTENT,
+    load_keypoints,
+    plausibility_warnings,
+)
 from tests.models.pose._infer_helpers import H, W, fake_kp
 
 
@@ -64,3 +68,33 @@ def test_plausibility_warnings():
         small, (W, H))[0]
     far = fake_kp(2) + 5 * W
     assert 'outside' in plausibility_warnings(far, (W, H))[0]
+
+
+def test_integer_and_far_but_bounded_coordinates_still_load(tmp_path):
+    # the checks added for hostile files leave valid ones as they were:
+    # JSON integers, and coordinates off the image but within MAX_EXTENT
+    kp = np.full((3, 17, 2), 400, dtype=np.int64)
+    limit = MAX_EXTENT * max(W, H)
+    kp[1, 4] = [int(limit), -int(limit)]
+    path = tmp_path / 'ints.json'
+    path.write_text(json.dumps({'image_size': [W, H],
+                                'keypoints': kp.tolist()}))
+    got = load_keypoints(path).keypoints
+    np.testing.assert_array_equal(got, kp.astype(np.float64))
+    kp[1, 4, 0] = int(limit) + 1
+    path.write_text(json.dumps({'image_size': [W, H],
+                                'keypoints': kp.tolist()}))
+    with pytest.raises(ValueError, match=r'frame 1, joint 4 \(left_hip\) '
+                       r'is 1e\+07'):
+        load_keypoints(path)
+
+
+def test_error_names_joints_in_the_files_order(tmp_path):
+    doc = {'image_size': [W, H], 'order': 'coco',
+           'keypoints': fake_kp(2).tolist()}
+    doc['keypoints'][1][0][1] = 'n/a'
+    path = tmp_path / 'coco.json'
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"frame 1, joint 0 \(nose\), y, is "
+                       r"\"n/a\" \(a JSON string, not a number\)"):
+        load_keypoints(path)

@@ -239,7 +239,8 @@ BIG = 10 ** 400  # json writes it; no float holds it
     (_flat(17)[:-1], 'a flat list'),
     ([BIG] + _flat(17)[1:], 'too large for a float'),
     ([1e9] + _flat(17)[1:], r'joint 0 \(nose\)'),
-    (['a'] * 51, 'non-numbers'),
+    (['a'] * 51, 'holds text'),
+    ([1, [2]] * 26, 'ragged or holds non-numbers'),
     ([True] * 51, 'true/false'),
     (_flat(17, conf=-0.5), 'confidence >= 0'),
 ])
