@@ -610,24 +610,26 @@ CLI_CASES += [
     # the key; a JSON null is a missing joint, filled where the track has
     # it elsewhere (here, one frame: nothing to fill from)
     ('infer on an integer too large for a float', _infer('kp_bigint'),
-     r"kp_bigint.json: 'keypoints': 'keypoints' holds an integer too large "
-     r"for a float; expected numbers within \+-1e\+06"),
+     r"kp_bigint.json: 'keypoints', frame 0, joint 0 \(pelvis\), x: "
+     r"'keypoints' holds an integer too large for a float \(401 digits\); "
+     r"expected numbers within \+-1e\+06"),
     ('infer on coordinates near 1e302', _infer('kp_huge'),
      r"kp_huge.json: frame 0, joint 0 \(pelvis\): x, y, confidence = "
      r"\[5e\+302, 1.0\], 1.0; expected finite pixels within \+-1e\+06"),
     ('infer on true as a coordinate', _infer('kp_bool'),
-     r"kp_bool.json: 'keypoints': 'keypoints' holds true/false; expected "
-     r"numbers"),
+     r"kp_bool.json: 'keypoints', frame 0, joint 0 \(pelvis\), x: "
+     r"'keypoints' holds true/false; expected numbers"),
     ('infer on "500" as a coordinate', _infer('kp_string'),
-     r"kp_string.json: 'keypoints': 'keypoints' holds text \(a JSON "
-     r"string\); expected numbers"),
+     r"kp_string.json: 'keypoints', frame 0, joint 0 \(pelvis\), x: "
+     r"'keypoints' holds text \(a JSON string\) \"500\"; expected numbers"),
     ('infer on null as a coordinate', _infer('kp_null'),
      r"track 0 \(frames 0-0\): joint\(s\) pelvis never reach confidence "
      r"0.3; expected each joint seen at least once"),
     ('infer on an image size too large for a float',
      _infer('kp_size_bigint'),
-     r"kp_size_bigint.json: 'image_size': the image size holds an integer "
-     r"too large for a float; expected numbers within \+-1e\+06"),
+     r"kp_size_bigint.json: 'image_size', item \[0\]: the image size holds "
+     r"an integer too large for a float \(401 digits\); expected numbers "
+     r"within \+-1e\+06"),
     ('infer on an empty JSON file', _infer('kp_empty'),
      r"kp_empty.json: the file is empty; expected a JSON text"),
     ('infer on complex keypoints', _infer('kp_complex'),

@@ -68,7 +68,6 @@ from torch import nn
 from models.pose.data.skeleton import get_skeleton
 from models.pose.deploy.predictor import predictor_for
 from models.pose.infer.formats import FORMATS, Detections, read_detections
-from models.pose.infer.keypoints import plausibility_warnings
 from models.pose.infer.layouts import LAYOUT_NAMES
 from models.pose.infer.lift import infer_poses
 from models.pose.infer.pipeline import (
@@ -77,6 +76,7 @@ from models.pose.infer.pipeline import (
     prepare_track,
     tracks_of,
 )
+from models.pose.infer.plausibility import plausibility_warnings
 from models.pose.infer.resample import MODEL_FPS
 from models.pose.infer.tracks import MAX_GAP, Track, select_tracks
 from models.pose.infer.writers import SUFFIXES, PoseSequence, write_poses

@@ -4,7 +4,6 @@ weights, checkpoint digests, OS errors and keypoint files. Each test failed
 before its fix; the table-driven cases are in ``tests/test_bad_inputs.py``."""
 import csv
 import errno
-import json
 import os
 import subprocess
 import sys
@@ -22,7 +21,6 @@ from models.common.files import (
     atomic_write,
 )
 from models.pose.__main__ import main as cli
-from models.pose.infer.keypoints import load_keypoints
 from models.pose.nn.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -365,15 +363,7 @@ def test_sigterm_to_the_process_exits_143_after_saving(tmp_path,
     load_checkpoint(out / 'last.pt')
 
 
-# -- 10. keypoint files -------------------------------------------------------
-
-def test_a_utf8_bom_keypoint_file_is_read(tmp_path):
-    doc = {'image_size': [1000, 1000], 'keypoints': [[[500, 400]] * 17] * 3}
-    path = tmp_path / 'bom.json'
-    path.write_bytes(b'\xef\xbb\xbf' + json.dumps(doc).encode())
-    data = load_keypoints(path)
-    assert data.keypoints.shape == (3, 17, 2)
-
+# -- 10. keypoint files: tests/models/pose/infer/formats/test_project.py ------
 
 def test_a_huge_config_is_refused_before_anything_is_allocated(
         tmp_path, prepared_file):

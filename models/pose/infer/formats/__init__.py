@@ -23,6 +23,7 @@ from models.pose.infer.formats.common import (
     DetectionFileError,
     Detections,
     Person,
+    check_extent,
     check_fps,
     check_size,
     load_json,
@@ -145,8 +146,10 @@ def read_detections(path: Any, format: Optional[str] = None, *,
                          f"{', '.join(FORMATS[name].options) or 'none'})")
     reader = FORMATS[name]
     det = reader.read(path, **{k: given[k] for k in reader.options})
-    return _merge(det, check_size(image_size, path, '--image-size'),
-                  check_fps(fps, path))
+    # only now is the image size known that the extent is relative to
+    return check_extent(_merge(det, check_size(image_size, path,
+                                               '--image-size'),
+                               check_fps(fps, path)))
 
 
 def _merge(det: Detections, size, fps) -> Detections:

@@ -10,8 +10,9 @@ in it (frame, person, joint), what was seen and what was expected.
 """
 import json
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -23,6 +24,11 @@ from models.pose.infer.layouts import (
 
 #: a pixel coordinate (or a confidence) beyond this is not a measurement
 ABSURD = 1e6
+#: coordinates beyond this many image sizes (the larger of w and h) from
+#: the origin are no pixels of that image: wrong units or a wrong image
+#: size. It also bounds the normalised model input (about 2e4) at any
+#: image size, so that garbage is blamed on the file, not the checkpoint.
+MAX_EXTENT = 1e4
 
 
 class DetectionFileError(ValueError):
@@ -94,36 +100,100 @@ def load_json(path: Path) -> Any:
                                  'a UTF-8 JSON file') from None
 
 
-def numbers(value: Any, source: Any, where: str, what: str) -> np.ndarray:
-    """``value`` as a float64 array; refuses ragged lists, non-numbers,
-    booleans and integers too large for a float (OverflowError)."""
-    if isinstance(value, bool) or _has(value, bool):
-        raise DetectionFileError(source, where, f'{what} holds true/false',
-                                 'numbers')
-    # numpy reads "500" as 500 and drops an imaginary part with a warning
-    if isinstance(value, str) or _has(value, str):
-        raise DetectionFileError(source, where, f'{what} holds text (a JSON '
-                                 f'string)', 'numbers')
-    if isinstance(value, np.ndarray) and np.iscomplexobj(value):
-        raise DetectionFileError(source, where, f'{what} holds complex '
-                                 f'numbers', 'real numbers')
+def numbers(value: Any, source: Any, where: str, what: str,
+            at: Optional[Callable[[Tuple[int, ...]], str]] = None
+            ) -> np.ndarray:
+    """``value`` as a float64 array; refuses ragged lists, text, booleans,
+    complex numbers and integers too large for a float, naming the first
+    such item by ``at(index path)`` (default ``item [i][j]``). JSON
+    ``null`` becomes NaN (a missing joint)."""
+    # numpy would read "500" as 500 and true as 1 without a word
+    if not _leaf_kinds(value) <= _NUMBERS:
+        _refuse_non_number(value, source, where, what, at)
     try:
         return np.asarray(value, dtype=np.float64)
-    except OverflowError:
-        raise DetectionFileError(
-            source, where, f'{what} holds an integer too large for a float',
-            f'numbers within +-{ABSURD:g}') from None
+    except OverflowError:  # an integer beyond float range: say which
+        _refuse_non_number(value, source, where, what, at)
+        raise
     except (TypeError, ValueError):
         raise DetectionFileError(source, where, f'{what} is ragged or holds '
                                  f'non-numbers', 'a list of numbers') \
             from None
 
 
-def _has(value: Any, kind: type) -> bool:
-    """Whether a nested list holds a ``kind`` among its first elements
-    (a sample: a detector writes one type throughout)."""
-    return isinstance(value, (list, tuple)) and len(value) > 0 and \
-        any(isinstance(v, kind) or _has(v, kind) for v in value[:64])
+_NUMBERS = {int, float, type(None)}
+_LISTS = {list, tuple}  # JSON arrays; tuples from callers
+
+
+def _leaf_kinds(value: Any) -> set:
+    """The types of the items of nested lists that are no lists, level by
+    level: the sets are built in C, so a well-formed file is not walked
+    item by item in Python."""
+    kinds, level = set(), [value]
+    while level:
+        here = set(map(type, level))
+        kinds |= here - _LISTS
+        if not here & _LISTS:
+            break
+        level = list(chain.from_iterable(
+            level if here <= _LISTS else (v for v in level
+                                          if type(v) in _LISTS)))
+    return kinds
+
+
+def _problem(item: Any) -> Optional[Tuple[str, str]]:
+    """``(what the item is, what was expected)`` when it is no number."""
+    if isinstance(item, (bool, np.bool_)):
+        return 'true/false', 'numbers'
+    if isinstance(item, int):
+        try:
+            float(item)
+        except OverflowError:
+            return (f'an integer too large for a float '
+                    f'({len(str(abs(item)))} digits)',
+                    f'numbers within +-{ABSURD:g}')
+        return None
+    if item is None or isinstance(item, (float, np.integer, np.floating)):
+        return None
+    if isinstance(item, np.ndarray):  # one dtype: one item tells, but
+        # an object array (from a pickle) may mix anything
+        items = item.flat if item.dtype.kind == 'O' else item.flat[:1]
+        return None if item.dtype.kind in 'iuf' else next(
+            filter(None, map(_problem, items)), None)
+    if isinstance(item, (complex, np.complexfloating)):
+        return 'complex numbers', 'real numbers'
+    shown = json.dumps(item, default=repr)
+    shown = shown if len(shown) <= 40 else shown[:37] + '...'
+    kind = 'text (a JSON string)' if isinstance(item, (str, np.str_)) \
+        else 'a JSON object' if isinstance(item, dict) \
+        else f'a {type(item).__name__}'
+    return f'{kind} {shown}', 'numbers'
+
+
+def _leaves(value: Any) -> Iterator[Tuple[Any, Tuple[int, ...]]]:
+    """Every item of nested lists that is no list, with its index path."""
+    stack = [(value, ())]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend((v, where + (i, ))
+                         for i, v in reversed(list(enumerate(item))))
+        else:
+            yield item, where
+
+
+def _refuse_non_number(value: Any, source: Any, where: str, what: str,
+                       at: Optional[Callable[[Tuple[int, ...]], str]]
+                       ) -> None:
+    """Raise for the first item of ``value`` that is no number, if any."""
+    for item, index in _leaves(value):
+        problem = _problem(item)
+        if problem:
+            place = at(index) if at and index else \
+                f"item {''.join(f'[{i}]' for i in index)}" if index else ''
+            raise DetectionFileError(
+                source, ', '.join(filter(None, (where, place))),
+                f'{what} holds {problem[0]}', problem[1])
 
 
 def check_values(xy: np.ndarray, conf: np.ndarray, source: Any,
@@ -145,6 +215,29 @@ def check_values(xy: np.ndarray, conf: np.ndarray, source: Any,
     missing = np.isnan(xy).any(-1) | np.isnan(conf)
     conf = np.where(missing, 0.0, np.minimum(conf, 1.0))
     return np.where(missing[..., None], 0.0, xy), conf
+
+
+def check_extent(det: Detections) -> Detections:
+    """``det`` unchanged, or an error naming the first coordinate beyond
+    :data:`MAX_EXTENT` image sizes (nothing to check without a size)."""
+    if det.image_size is None:
+        return det
+    w, h = det.image_size
+    limit = MAX_EXTENT * max(w, h)
+    names = LAYOUT_NAMES[det.layout]
+    for f, people in enumerate(det.frames):
+        for p, person in enumerate(people):
+            far = np.abs(person.keypoints) > limit
+            if far.any():
+                joint, axis = np.argwhere(far)[0]
+                raise DetectionFileError(
+                    det.source, f'frame {f}, person {p}, joint {joint} '
+                    f'({names[joint]}), {"xy"[axis]}',
+                    f'{person.keypoints[joint, axis]:.3g}, beyond '
+                    f'{limit:.3g} px ({MAX_EXTENT:g} times the {w:g} x '
+                    f'{h:g} image)', 'pixel coordinates of that image: '
+                    'check the units and the image size')
+    return det
 
 
 def layout_for(count: int, allowed: Sequence[str], source: Any,

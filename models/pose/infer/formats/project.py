@@ -18,7 +18,7 @@ single frame ``[J, C]`` is ``F = 1``; NaN marks a missing joint.
 """
 import zipfile
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -103,6 +103,22 @@ def _columns(kp: np.ndarray, path: Path, layout: str
     return kp[..., :2], kp[..., -1]
 
 
+def _at(layout: str) -> Callable[[Tuple[int, ...]], str]:
+    """Names an index of ``[F, J, C]`` (or one frame ``[J, C]``) by frame,
+    joint and column, for errors; other index paths as they are."""
+    names = LAYOUT_NAMES[layout]
+
+    def at(index: Tuple[int, ...]) -> str:
+        if len(index) == 2:
+            index = (0, ) + index
+        if len(index) != 3 or index[1] >= len(names):
+            return f"item {''.join(f'[{i}]' for i in index)}"
+        frame, joint, column = index
+        what = ('x', 'y')[column] if column < 2 else f'column {column}'
+        return f'frame {frame}, joint {joint} ({names[joint]}), {what}'
+    return at
+
+
 def read_project(path: Path, order: Optional[str] = None,
                  image_size: Optional[Sequence[float]] = None
                  ) -> Detections:
@@ -123,7 +139,7 @@ def read_project(path: Path, order: Optional[str] = None,
                 check_size(image_size, path, '--image-size'),
                 "'image_size'", path, np.allclose)
     xy, conf = _columns(numbers(doc['keypoints'], path, "'keypoints'",
-                                "'keypoints'"), path, layout)
+                                "'keypoints'", _at(layout)), path, layout)
     if layout == 'mediapipe':
         if size is None:
             raise DetectionFileError(path, "'image_size'", 'none given',
