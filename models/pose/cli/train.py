@@ -50,7 +50,12 @@ def _setting_arguments(group, name: str) -> None:
         meta = f.metadata
         text = meta['help'] and meta['help'].format(
             default=f.default, demo=DEMO_DEFAULTS.get(f.name, f.default))
-        if f.type is bool:  # the flag says the opposite of the default
+        if f.type is bool and DEMO_DEFAULTS.get(f.name, f.default) \
+                != f.default:  # either default: --x and --no-x
+            group.add_argument(meta['flag'], dest=f.name, default=None,
+                               action=argparse.BooleanOptionalAction,
+                               help=text)
+        elif f.type is bool:  # the flag says the opposite of the default
             action = 'store_false' if f.default else 'store_true'
             group.add_argument(meta['flag'], dest=f.name, action=action,
                                default=None, help=text)
