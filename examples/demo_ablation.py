@@ -1,10 +1,18 @@
 """The paper's ablation (Table 3) on the built-in demo set: variants
 ``mixer``, ``gcn``, ``wj`` and ``wj --authors-diagonal`` with the same budget,
 several seeds each; prints held-out MPJPE / P-MPJPE as mean ± std beside
-the two baselines every evaluation fits (mean pose, linear 2D -> 3D), and
+the three baselines every evaluation fits (mean pose, linear 2D -> 3D,
+nearest neighbour), and
 which differences between variants exceed their seed spread.
 
     python examples/demo_ablation.py --seeds 3 --epochs 30 --jobs 2
+
+Every variant is sized to the same parameter count (``--match-params``,
+by default the demo ``wj`` model's 422,313) by changing only its MLP
+hidden width R (:func:`~models.pose.nn.config.match_parameters`), as the
+paper sized Table 3's to about 0.95 M; ``--match-params 0`` trains the
+demo preset's widths as they are (``gcn`` and ``mixer`` then have a third
+of ``wj``'s parameters).
 
 Each run is ``python -m models.pose train --preset demo ...`` (best epoch
 chosen on the validation part of the training clips, test clips scored once
@@ -25,6 +33,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: models is not installed
 from models.pose.nn.config import VARIANTS as MODEL_VARIANTS  # noqa: E402
+from models.pose.nn.config import (  # noqa: E402
+    count_parameters,
+    preset_config,
+)
 
 #: the runs, in Table 3's order (from the plain mixer to the paper's model)
 #: and their ``train`` flags
@@ -33,11 +45,14 @@ VARIANTS = {**{v: ['--variant', v] for v in reversed(MODEL_VARIANTS)},
                                       '--authors-diagonal']}
 
 
-def run_one(name: str, extra, seed: int, epochs: int, out: Path):
+def run_one(name: str, extra, seed: int, epochs: int, out: Path,
+            match: int):
     run_dir = out / f"{name.replace(' ', '_').strip('()')}-seed{seed}"
     cmd = [sys.executable, '-m', 'models.pose', 'train', '--preset', 'demo',
            '--epochs', str(epochs), '--seed', str(seed), '--threads', '1',
            '--no-progress', '--overwrite', '--out', str(run_dir), *extra]
+    if match:
+        cmd += ['--match-params', str(match)]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
                    cwd=REPO)
@@ -60,14 +75,24 @@ def main(argv=None):
     parser.add_argument('--epochs', type=int, default=30)
     parser.add_argument('--jobs', type=int, default=2)
     parser.add_argument('--out', type=Path, default=Path('runs/ablation'))
+    parser.add_argument('--match-params', type=int,
+                        default=count_parameters(preset_config('demo')),
+                        metavar='N', help='size every variant to N '
+                        'parameters (default: the demo wj model\'s; 0: the '
+                        'preset\'s widths)')
     args = parser.parse_args(argv)
+    if args.match_params < 0:
+        parser.error(f'--match-params must be >= 0 (0: off), got '
+                     f'{args.match_params}')
     jobs = [(n, e, s) for n, e in VARIANTS.items() for s in range(args.seeds)]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(
-            lambda j: run_one(*j, args.epochs, args.out), jobs))
+            lambda j: run_one(*j, args.epochs, args.out,
+                              args.match_params), jobs))
     print(f'\nHeld-out demo clips, {args.epochs} epochs, {args.seeds} seeds '
           f'(mean ± std, mm):')
-    summary = {'epochs': args.epochs, 'seeds': args.seeds, 'variants': {},
+    summary = {'epochs': args.epochs, 'seeds': args.seeds,
+               'match_params': args.match_params, 'variants': {},
                'baselines': {}}
     for name in VARIANTS:
         rows = [m for n, m, _ in results if n == name]

@@ -18,7 +18,13 @@ import torch
 from models.common.files import RunDirectoryLock
 from models.pose.data.demo import ensure_demo
 from models.pose.evaluate.scoring import evaluate_checkpoint
-from models.pose.nn.config import PRESETS, VARIANTS, preset_config
+from models.pose.nn.config import (
+    PRESETS,
+    VARIANTS,
+    count_parameters,
+    match_parameters,
+    preset_config,
+)
 from models.pose.train.config import DEMO_DEFAULTS, TrainConfig, settings
 from models.pose.train.loop import train
 
@@ -50,7 +56,12 @@ def _setting_arguments(group, name: str) -> None:
         meta = f.metadata
         text = meta['help'] and meta['help'].format(
             default=f.default, demo=DEMO_DEFAULTS.get(f.name, f.default))
-        if f.type is bool:  # the flag says the opposite of the default
+        if f.type is bool and DEMO_DEFAULTS.get(f.name, f.default) \
+                != f.default:  # either default: --x and --no-x
+            group.add_argument(meta['flag'], dest=f.name, default=None,
+                               action=argparse.BooleanOptionalAction,
+                               help=text)
+        elif f.type is bool:  # the flag says the opposite of the default
             action = 'store_false' if f.default else 'store_true'
             group.add_argument(meta['flag'], dest=f.name, action=action,
                                default=None, help=text)
@@ -69,6 +80,12 @@ def _model_arguments(group) -> None:
     group.add_argument('--authors-diagonal', action='store_true',
                        help="reproduce the authors' diagonal-only "
                        "neighbour term")
+    group.add_argument('--match-params', type=int, default=None,
+                       metavar='N',
+                       help='size the variant to N parameters (within 2 %%) '
+                       'by changing only the MLP hidden width R, for a '
+                       'fair ablation (Table 3: 950000 with --preset '
+                       'paper-t1 --joints 16)')
     group.add_argument('--dropout', type=float, default=None,
                        help='dropout rate (default: the preset\'s, 0.2)')
 
@@ -114,7 +131,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         overrides['joints'] = args.joints
     if args.dropout is not None:
         overrides['dropout'] = args.dropout
-    model_cfg = preset_config(args.preset, **overrides)
+    model_cfg = _matched(preset_config(args.preset, **overrides),
+                         args.match_params)
     _check_process_options(args)
     demo_data = args.data is None
     cfg = train_config(args, demo_data)
@@ -126,6 +144,22 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         with RunDirectoryLock(out_dir, '--out'):
             return _run(args, model_cfg, cfg, demo_data, out_dir, is_main)
     return _run(args, model_cfg, cfg, demo_data, out_dir, is_main)
+
+
+def _matched(model_cfg, target):
+    """``model_cfg`` sized to ``target`` parameters (``--match-params``;
+    ``None``: as it is), saying the width it chose."""
+    if target is None:
+        return model_cfg
+    try:
+        matched = match_parameters(model_cfg, target)
+    except ValueError as err:
+        raise ValueError(f'--match-params {target}: {err}') from None
+    if int(os.environ.get('RANK', '0')) == 0:
+        print(f'--match-params {target:,}: hidden width R = '
+              f'{matched.hidden} (the preset\'s: {model_cfg.hidden}), '
+              f'{count_parameters(matched):,} parameters', flush=True)
+    return matched
 
 
 def _check_process_options(args: argparse.Namespace) -> None:

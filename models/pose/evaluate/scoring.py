@@ -7,9 +7,13 @@ N-MPJPE (scale only), in millimetres, averaged per action and then over
 actions; PCK@150 mm and AUC (0-150 mm) as for MPI-INF-3DHP. Flip test-time
 averaging is on by default, as in the paper's setting.
 
-Every evaluation also scores two baselines fitted on the same training split
-(:mod:`models.pose.evaluate.baselines`: the training mean pose and a
-linear 2D -> 3D map), so the model's numbers never stand alone.
+Every evaluation also scores three baselines fitted on the same training
+split (:mod:`models.pose.evaluate.baselines`: the training mean pose, a
+linear 2D -> 3D map and the nearest training pose), so the model's numbers
+never stand alone. A file with extra test splits (the demo's ``new-body``)
+is scored on each of them too, baselines beside the model: the console
+and ``metrics.md`` show every split, ``metrics.json`` keeps the standard
+split at its top level and the others under ``'splits'``.
 """
 import json
 from pathlib import Path
@@ -160,26 +164,17 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
                              onnx=onnx, pictures=pictures)
     model, config = _load_model(checkpoint, onnx, bf16)
     data = load_prepared(data_path)
-    windows = PoseWindows(data, joints=config['joints'],
-                          frames=config['frames'], source=source,
-                          subjects=data.test_subjects, stride=stride)
-    pred = predict_windows(model, windows, batch_size, flip_test, bf16=bf16)
-    inputs, target = windows.get_batch(np.arange(len(windows)))
-    results = compute_results(pred * MM, target * MM, windows.actions,
-                              f'checkpoint {checkpoint}')
-    results['baselines'] = baseline_results(
-        data, windows, config['joints'], source, val_fraction,
-        results['average'], target * MM)
+    split = SplitScorer(model, data, config, source, stride, batch_size,
+                        flip_test, bf16, val_fraction, f'checkpoint '
+                        f'{checkpoint}')
+    results, windows, inputs, pred, target = split.score(data.test_subjects)
+    results['splits'] = {name: split.score(subjects, name)[0] for
+                         name, subjects in data.extra_test_splits.items()}
     results.update(checkpoint=str(checkpoint), data=str(data_path),
                    backend='onnxruntime' if onnx is not None else 'pytorch',
                    source=source, flip_test=flip_test, bf16=bf16,
                    subjects=list(data.test_subjects), model_config=config)
-    print_results(results, f'Held-out subjects {", ".join(data.test_subjects)}'
-                  f' ({results["num_samples"]:,} poses, 2D source {source!r}'
-                  f'{", bf16 autocast" if bf16 else ""})'
-                  f': errors in mm, mean over actions')
-    print('Beside simple baselines fitted on the same training split:')
-    print(format_baselines(results), flush=True)
+    _print_splits(results, source, bf16)
     _write_metrics(out_dir, results)
     if pictures:
         _save_pictures(out_dir, windows, inputs, pred, target,
@@ -203,17 +198,83 @@ def _load_model(checkpoint: Path, onnx: Optional[Path], bf16: bool):
     return model, config
 
 
+class SplitScorer:
+    """Scores the model and the baselines on one test split after
+    another: the standard one (the file's test subjects) and every extra
+    split the file names (``meta['extra_test_splits']``)."""
+
+    def __init__(self, model, data, config, source, stride, batch_size,
+                 flip_test, bf16, val_fraction, label):
+        self.model, self.data, self.config = model, data, config
+        self.source, self.stride, self.batch_size = source, stride, batch_size
+        self.flip_test, self.bf16 = flip_test, bf16
+        self.val_fraction, self.label = val_fraction, label
+
+    def score(self, subjects, name: str = ''):
+        """``(results, windows, inputs, pred, target)`` of the split of
+        ``subjects`` (``name`` for an extra split): the model's results
+        with its baselines and subjects beside them."""
+        windows = PoseWindows(self.data, joints=self.config['joints'],
+                              frames=self.config['frames'],
+                              source=self.source, subjects=subjects,
+                              stride=self.stride)
+        pred = predict_windows(self.model, windows, self.batch_size,
+                               self.flip_test, bf16=self.bf16)
+        inputs, target = windows.get_batch(np.arange(len(windows)))
+        label = f'{self.label} on split {name!r}' if name else self.label
+        results = compute_results(pred * MM, target * MM, windows.actions,
+                                  label)
+        results['baselines'] = baseline_results(
+            self.data, windows, self.config['joints'], self.source,
+            self.val_fraction, results['average'], target * MM)
+        if name:
+            results['subjects'] = list(subjects)
+        return results, windows, inputs, pred, target
+
+
+def _split_title(results: Dict[str, Any], name: str = '') -> str:
+    """The heading of a split's tables."""
+    what = f'Test split {name!r}: subjects' if name else \
+        'Held-out subjects'
+    return (f'{what} {", ".join(results["subjects"])} '
+            f'({results["num_samples"]:,} poses)')
+
+
+def _print_splits(results: Dict[str, Any], source: str, bf16: bool) -> None:
+    """The console tables: every split, its baselines beside it."""
+    note = f'2D source {source!r}{", bf16 autocast" if bf16 else ""}'
+    parts = [('', results)] + list(results['splits'].items())
+    for name, split in parts:
+        print_results(split, f'{_split_title(split, name)}, {note}: errors '
+                      f'in mm, mean over actions')
+        print('Beside simple baselines fitted on the same training split:')
+        print(format_baselines(split), flush=True)
+
+
+def _markdown(results: Dict[str, Any]) -> str:
+    """``metrics.md``: the standard split, then every extra split, each
+    with its baselines."""
+    text = ''
+    parts = [('', results)] + list(results['splits'].items())
+    for name, split in parts:
+        if name:
+            text += f'\n# {_split_title(split, name)}\n\n'
+        text += (format_results_markdown(split) +
+                 '\n## Beside simple baselines\n\n'
+                 'Fitted on the same training split; errors in mm, '
+                 'mean over actions.\n\n```\n' +
+                 format_baselines(split) + '```\n')
+    return text
+
+
 def _write_metrics(out_dir: Path, results: Dict[str, Any]) -> None:
-    """``metrics.json`` (everything) and ``metrics.md`` (the tables)."""
+    """``metrics.json`` (everything: the standard test split at the top
+    level, as before, the extra splits under ``'splits'``) and
+    ``metrics.md`` (the tables)."""
     ensure_directory(out_dir, '--out')
     write_text_atomic(out_dir / 'metrics.json',
                       json.dumps(results, indent=2) + '\n')
-    write_text_atomic(out_dir / 'metrics.md',
-                      format_results_markdown(results) +
-                      '\n## Beside simple baselines\n\n'
-                      'Fitted on the same training split; errors in mm, '
-                      'mean over actions.\n\n```\n' +
-                      format_baselines(results) + '```\n')
+    write_text_atomic(out_dir / 'metrics.md', _markdown(results))
 
 
 def _save_pictures(out_dir: Path, windows, inputs: np.ndarray,

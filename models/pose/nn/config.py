@@ -6,7 +6,7 @@ fixes the function the model computes. :class:`FastPaths` only picks
 between equivalent ways of computing that function (the same outputs to
 fp32 rounding), per model instance; it is not saved.
 """
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Dict
 
 from models.pose.data.skeleton import get_skeleton
@@ -101,3 +101,54 @@ class FastPaths:
             if not isinstance(value, bool):
                 raise TypeError(f"'{f.name}' must be a bool, got "
                                 f"{type(value).__name__} {value!r}")
+
+
+#: Table 3's budget: the paper sized its four ablation variants to about
+#: 0.95 M parameters (``match_parameters``).
+TABLE3_PARAMETERS = 950_000
+
+
+def count_parameters(cfg: ModelConfig) -> int:
+    """The number of parameters of the model ``cfg`` describes, counted on
+    PyTorch's ``meta`` device (nothing is allocated)."""
+    import torch  # lazy, like the model: nn.model imports this module
+
+    from models.pose.nn.model import MLPGraphWJ
+    with torch.device('meta'):
+        return MLPGraphWJ(cfg).num_parameters()
+
+
+def match_parameters(cfg: ModelConfig, target: int,
+                     tolerance: float = 0.02) -> ModelConfig:
+    """``cfg`` with its MLP hidden width ``hidden`` (R) changed, and
+    nothing else, so that the model has ``target`` parameters within
+    ``tolerance`` (relative): a fair ablation compares variants at one
+    budget (Table 3: :data:`TABLE3_PARAMETERS`). The feature width
+    ``channels`` (F), the layers and the frames stay, so only how wide the
+    mixing MLPs are differs. The count grows with ``hidden``, so the
+    nearest width is found by bisection."""
+    if isinstance(target, bool) or not isinstance(target, int) or \
+            target < 1:
+        raise ValueError(f"'target' must be a positive number of "
+                         f"parameters, got {target!r}")
+    if not 0.0 < tolerance < 1.0:
+        raise ValueError(f"'tolerance' must lie in (0, 1), got {tolerance}")
+
+    def count(hidden: int) -> int:
+        return count_parameters(replace(cfg, hidden=hidden))
+
+    low, high = 1, max(2, cfg.hidden)
+    while count(high) < target:
+        low, high = high, 2 * high
+    while high - low > 1:  # count(low) < target <= count(high), or low = 1
+        middle = (low + high) // 2
+        low, high = (middle, high) if count(middle) < target else \
+            (low, middle)
+    best = min((low, high), key=lambda h: abs(count(h) - target))
+    if abs(count(best) - target) > tolerance * target:
+        raise ValueError(
+            f"no hidden width gives {cfg.variant!r} {target:,} parameters "
+            f"within {tolerance:.0%}: hidden {best} gives "
+            f"{count(best):,} (the feature width, channels={cfg.channels}, "
+            f"stays); expected a target of at least {count(1):,}")
+    return replace(cfg, hidden=best)

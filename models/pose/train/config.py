@@ -20,7 +20,9 @@ def setting(default: Any, *, flag: Optional[str] = None,
 
     ``flag``: its command-line flag in argument group ``group`` (a bool
     field's flag flips the default: ``--no-x`` for a default of true);
-    ``help`` may name ``{default}`` and ``{demo}`` (the demo's value).
+    ``help`` may name ``{default}`` and ``{demo}`` (the demo's value);
+    a bool field whose demo value differs from its default gets both
+    forms, ``--x`` and ``--no-x`` (``flag`` names ``--x``).
     ``low``/``high``: the allowed range (an int field has only ``low``),
     each end closed unless ``open_low``/``open_high``.
     """
@@ -67,6 +69,20 @@ class TrainConfig:
     test_stride: int = setting(1, low=1)
     flip_augment: bool = setting(True, flag='--no-flip-augment',
                                  group='optimisation')
+    #: virtual cameras and bone scaling (models.pose.data.augment); off
+    #: by default: the paper augmented with flips only
+    augment: bool = setting(
+        False, flag='--augment', group='optimisation',
+        help='geometric augmentation: half the training windows filmed by '
+        'virtual cameras in the real Human3.6M cameras\' ranges, their '
+        'bones rescaled (default: on for the demo, off with --data, as '
+        'the paper trained with flips only)')
+    augment_bone_scale: float = setting(
+        0.1, flag='--augment-bone-scale', group='optimisation', low=0.0,
+        high=1.0, open_high=True,
+        help='with --augment, every bone (left and right alike) scaled by '
+        'a factor drawn from [1 - s, 1 + s] (default: {default}; 0 keeps '
+        'the proportions)')
     flip_test: bool = setting(True, flag='--no-flip-test',
                               group='validation')
     bf16: bool = setting(False, flag='--bf16', group='optimisation',
@@ -134,7 +150,7 @@ def check_train_config(cfg: 'TrainConfig') -> None:
 #: data, sized to finish in a few minutes on 2 CPU cores. They stand in for
 #: flags the command line was not given when it has no ``--data``.
 DEMO_DEFAULTS = dict(epochs=30, batch_size=128, source='noisy', stride=1,
-                     test_stride=1, val_fraction=0.1)
+                     test_stride=1, val_fraction=0.1, augment=True)
 
 
 def lr_factor(epoch: int, cfg: TrainConfig) -> float:

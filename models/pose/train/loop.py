@@ -186,7 +186,8 @@ class Trainer:
         batches = self.windows.train_set.iterate_batches(
             cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
             flip_augment=cfg.flip_augment, rank=self.rank,
-            world_size=self.world, drop_last=True)
+            world_size=self.world, drop_last=True,
+            augment=self.windows.augment)
         bar = tqdm(total=total, initial=state.step, leave=False,
                    desc=f'epoch {epoch + 1}/{cfg.epochs}', mininterval=2.0,
                    dynamic_ncols=True, disable=not self.progress)
@@ -338,7 +339,19 @@ def _describe(trainer: 'Trainer') -> str:
             f'T={model_cfg.frames}, {model_cfg.joints} joints) on '
             f'{len(windows.train_set):,} windows, validating on '
             f'{val_size:,}; {trainer.world} process(es), '
-            f'{torch.get_num_threads()} threads each')
+            f'{torch.get_num_threads()} threads each; '
+            f'{_augment_text(windows.augment, trainer.cfg)}')
+
+
+def _augment_text(augment, cfg: TrainConfig) -> str:
+    """What the windows are augmented with, for the opening line."""
+    flips = 'flips' if cfg.flip_augment else 'no flips'
+    if augment is None:
+        return f'augmentation: {flips} only'
+    low, high = augment.bone_scale
+    return (f'augmentation: {flips}, virtual cameras on '
+            f'{augment.probability:.0%} of the windows, bones x{low:g} to '
+            f'x{high:g}, detector noise {augment.noise_px:g} px')
 
 
 def _check_weights(model: nn.Module, epoch: int, last_good: str) -> None:

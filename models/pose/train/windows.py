@@ -3,6 +3,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from models.pose.data.augment import GeometricAugment, noise_px_of
 from models.pose.data.format import fingerprint, load_prepared
 from models.pose.data.loader import PoseWindows
 from models.pose.nn.config import ModelConfig
@@ -19,6 +20,7 @@ class TrainingWindows:
     train_set: Any
     val_set: Optional[Any]
     steps_per_epoch: int
+    augment: Optional[GeometricAugment] = None  # None: flips only
 
 
 def load_windows(data_path: Path, model_cfg: ModelConfig,
@@ -36,7 +38,20 @@ def load_windows(data_path: Path, model_cfg: ModelConfig,
     steps = len(train_set) // cfg.batch_size
     if cfg.max_steps_per_epoch:
         steps = min(steps, cfg.max_steps_per_epoch)
-    return TrainingWindows(data, fingerprint(data), train_set, val_set, steps)
+    return TrainingWindows(data, fingerprint(data), train_set, val_set,
+                           steps, augmentation(cfg, data))
+
+
+def augmentation(cfg: TrainConfig, data) -> Optional[GeometricAugment]:
+    """The geometric augmentation ``cfg`` asks for (``None`` without
+    ``augment``): the real cameras' ranges (GeometricAugment's defaults),
+    bones scaled by ``1 +- augment_bone_scale``, and the detector noise of
+    the source trained on, so a virtual view is as noisy as a real one."""
+    if not cfg.augment:
+        return None
+    s = cfg.augment_bone_scale
+    return GeometricAugment(bone_scale=(1.0 - s, 1.0 + s),
+                            noise_px=noise_px_of(data, cfg.source))
 
 
 def check_batch_size(windows: TrainingWindows, cfg: TrainConfig,

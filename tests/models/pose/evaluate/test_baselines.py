@@ -145,3 +145,58 @@ def test_nearest_neighbour_subsamples_large_training_sets(prepared):
     assert len(fitted.database) == len(fitted.poses) == 10
     with pytest.raises(ValueError, match='same, non-zero'):
         NearestNeighbour(np.zeros((3, 32)), np.zeros((2, 17, 3)))
+
+
+def _file_with_new_body_split(tmp_path):
+    """The fixture's layout plus a fourth subject, S11, held out as an
+    extra test split 'new-body' (neither trained nor in the test split)."""
+    from models.pose.data.format import save_prepared
+    from tests.models.pose.conftest import make_prepared
+    data = make_prepared(lengths=(30, 25, 20, 22),
+                         subjects=('S1', 'S5', 'S9', 'S11'))
+    data.meta['train_subjects'] = ['S1', 'S5']
+    data.meta['extra_test_splits'] = {'new-body': ['S11']}
+    return save_prepared(tmp_path / 'split.npz', data)
+
+
+def test_evaluation_reports_every_extra_split_with_baselines(tmp_path,
+                                                             capsys):
+    from models.pose.evaluate.scoring import evaluate_checkpoint
+    from models.pose.nn.config import preset_config
+    from models.pose.train.loop import TrainConfig, train
+
+    path = _file_with_new_body_split(tmp_path)
+    train(preset_config('tiny'), TrainConfig(epochs=1, batch_size=16),
+          path, tmp_path / 'run', progress=False)
+    results = evaluate_checkpoint(tmp_path / 'run' / 'best.pt', path,
+                                  tmp_path / 'run', pictures=False)
+    saved = json.loads((tmp_path / 'run' / 'metrics.json').read_text())
+    # the standard split stays at the top level for existing readers
+    assert saved['subjects'] == ['S9'] and saved['num_samples'] == 20 * 4
+    assert set(saved['splits']) == {'new-body'}
+    split = saved['splits']['new-body']
+    assert split['subjects'] == ['S11'] and split['num_samples'] == 22 * 4
+    assert set(split['baselines']['methods']) == {
+        'mean pose', 'linear 2D->3D', 'nearest neighbour'}
+    assert split['average']['mpjpe'] != saved['average']['mpjpe']
+    assert split == results['splits']['new-body']
+    printed = capsys.readouterr().out
+    markdown = (tmp_path / 'run' / 'metrics.md').read_text()
+    for text in (printed, markdown):
+        assert "Test split 'new-body': subjects S11 (88 poses)" in text
+        assert text.count('nearest neighbour') == 2  # one per split
+        assert f"{split['average']['mpjpe']:.1f}" in text
+
+
+def test_a_file_without_extra_splits_has_none(tmp_path, prepared_file):
+    from models.pose.evaluate.scoring import evaluate_checkpoint
+    from models.pose.nn.config import preset_config
+    from models.pose.train.loop import TrainConfig, train
+
+    train(preset_config('tiny'), TrainConfig(epochs=1, batch_size=16),
+          prepared_file, tmp_path / 'run', progress=False)
+    results = evaluate_checkpoint(tmp_path / 'run' / 'best.pt',
+                                  prepared_file, tmp_path / 'run',
+                                  pictures=False)
+    assert results['splits'] == {}
+    assert 'Test split' not in (tmp_path / 'run' / 'metrics.md').read_text()

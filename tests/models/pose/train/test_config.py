@@ -55,7 +55,10 @@ def test_the_train_flags_are_made_from_the_fields():
     assert {'--lambda', '--no-flip-augment', '--source'} <= \
         {f.metadata['flag'] for f in with_flag}
     for f in with_flag:
-        assert flags[f.name] == [f.metadata['flag']]
+        # a bool whose demo default differs has both forms
+        both = f.name == 'augment'
+        assert flags[f.name] == [f.metadata['flag']] + \
+            ['--no-augment'] * both
     # not given: the field's default, or the demo's without --data
     assert train_config(parser.parse_args(['--data', 'x.npz']), False) == \
         TrainConfig()
@@ -66,3 +69,25 @@ def test_the_train_flags_are_made_from_the_fields():
     assert train_config(given, True) == TrainConfig(**dict(
         DEMO_DEFAULTS, epochs=2, flip_test=False, bf16=True, lam=0.0,
         val_fraction=0.0))  # 0 is a value, not the default
+
+
+def test_augmentation_is_on_for_the_demo_and_off_with_data():
+    import argparse
+
+    from models.pose.cli.train import add_arguments, train_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    def config(*flags, demo):
+        return train_config(parser.parse_args(list(flags)), demo)
+
+    assert config(demo=True).augment is True
+    assert config('--data', 'x.npz', demo=False).augment is False
+    assert config('--no-augment', demo=True).augment is False
+    assert config('--data', 'x.npz', '--augment', demo=False).augment
+    assert config('--augment-bone-scale', '0.2',
+                  demo=True).augment_bone_scale == 0.2
+    assert TrainConfig().augment is False  # the paper: flips only
+    with pytest.raises(ValueError, match=r'--augment-bone-scale.*got 1\.5'):
+        TrainConfig(augment_bone_scale=1.5)

@@ -73,6 +73,54 @@ def test_resume_continues_bit_identically(tmp_path, prepared_file):
     assert len(log) == 4 and log[0].startswith('epoch,train_loss')
 
 
+def test_the_augmentation_flag_reaches_the_batches(tmp_path, prepared_file,
+                                                   monkeypatch):
+    import models.pose.data.loader as loader
+    from models.pose.data.augment import GeometricAugment
+    seen = []
+    original = loader.PoseWindows.iterate_batches
+
+    def spy(self, *args, augment=None, **kwargs):
+        seen.append(augment)
+        return original(self, *args, augment=augment, **kwargs)
+
+    monkeypatch.setattr(loader.PoseWindows, 'iterate_batches', spy)
+    tiny_run(prepared_file, tmp_path / 'on', epochs=1, augment=True,
+             augment_bone_scale=0.2)
+    tiny_run(prepared_file, tmp_path / 'off', epochs=1)
+    # the real cameras' ranges (the defaults), the flag's bone range and
+    # the 'gt' source's noise (none)
+    assert seen == [GeometricAugment(bone_scale=(0.8, 1.2)), None]
+    saved = load_checkpoint(tmp_path / 'on' / 'last.pt')['train_config']
+    assert saved['augment'] is True and saved['augment_bone_scale'] == 0.2
+
+
+def test_the_noisy_source_trains_on_noisy_virtual_views():
+    from types import SimpleNamespace
+
+    from models.pose.train.windows import augmentation
+    data = SimpleNamespace(meta={'provenance': {'noise_px': 2.5}})
+    cfg = TrainConfig(augment=True, source='noisy')
+    assert augmentation(cfg, data).noise_px == 2.5
+    assert augmentation(TrainConfig(augment=True), data).noise_px == 0.0
+    assert augmentation(TrainConfig(source='noisy'), data) is None
+
+
+def test_resume_with_augmentation_continues_bit_identically(
+        tmp_path, prepared_file):
+    on = dict(augment=True)
+    full = tiny_run(prepared_file, tmp_path / 'full', epochs=3, **on)
+    tiny_run(prepared_file, tmp_path / 'cut', epochs=2, **on)
+    resumed = tiny_run(prepared_file, tmp_path / 'cut', epochs=3,
+                       resume=True, **on)
+    assert full['step_losses'] == resumed['step_losses']  # exact
+    plain = tiny_run(prepared_file, tmp_path / 'plain', epochs=3)
+    assert plain['step_losses'] != full['step_losses']  # it did augment
+    a = load_checkpoint(tmp_path / 'full' / 'last.pt')['model']
+    b = load_checkpoint(tmp_path / 'cut' / 'last.pt')['model']
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_resume_with_a_new_learning_rate_uses_it(tmp_path, prepared_file):
     out = tmp_path / 'run'
     tiny_run(prepared_file, out, epochs=1, lr_epoch_min_steps=0)
