@@ -162,7 +162,8 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, out_dir: Path,
     data = load_prepared(data_path)
     windows = PoseWindows(data, joints=config['joints'],
                           frames=config['frames'], source=source,
-                          subjects=data.test_subjects, stride=stride)
+                          subjects=data.test_subjects, stride=stride,
+                          causal=bool(config.get('causal', False)))
     pred = predict_windows(model, windows, batch_size, flip_test, bf16=bf16)
     inputs, target = windows.get_batch(np.arange(len(windows)))
     results = compute_results(pred * MM, target * MM, windows.actions,
@@ -225,11 +226,11 @@ def _save_pictures(out_dir: Path, windows, inputs: np.ndarray,
     errors = metrics.mpjpe(pred * MM, target * MM)
     worst = int(np.argmax(errors))
     typical = int(np.argsort(errors)[len(errors) // 2])
-    centre = windows.frames // 2
+    at = windows.target_index  # the frame the model predicts
     skeleton = windows.skeleton
     for name, i in (('typical', typical), ('worst', worst)):
         save_pose_figure(
-            out_dir / f'pose_{name}.png', inputs[i, centre], pred[i],
+            out_dir / f'pose_{name}.png', inputs[i, at], pred[i],
             gt_3d=target[i], skeleton=skeleton,
             input_units='normalised',
             title=f'{name} test pose: MPJPE {errors[i]:.1f} mm')
