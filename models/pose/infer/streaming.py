@@ -126,13 +126,13 @@ def _checked_lookahead(lookahead: Optional[int], frames: int,
                        causal: bool) -> int:
     """``lookahead`` (default ``T // 2``, or 0 for a causal model) once it
     is an int the window allows."""
-    half = 0 if causal else frames // 2
-    lookahead = half if lookahead is None else lookahead
+    most = 0 if causal else frames // 2
+    lookahead = most if lookahead is None else lookahead
     if isinstance(lookahead, bool) or not isinstance(lookahead, int) \
-            or not 0 <= lookahead <= half:
+            or not 0 <= lookahead <= most:
         why = (' (a causal model reads no frame after the one it lifts, '
                'so waiting would only add delay)' if causal else '')
-        raise ValueError(f"'lookahead' must be an int in [0, {half}] "
+        raise ValueError(f"'lookahead' must be an int in [0, {most}] "
                          f"for a {frames}-frame "
                          f"{'causal ' if causal else ''}window, got "
                          f"{lookahead!r}{why}")
