@@ -88,6 +88,12 @@ def _model_arguments(group) -> None:
                        'paper-t1 --joints 16)')
     group.add_argument('--dropout', type=float, default=None,
                        help='dropout rate (default: the preset\'s, 0.2)')
+    group.add_argument('--causal', action='store_true',
+                       help='every window predicts its last frame (only '
+                       'past and present frames): for live streams with '
+                       'no delay (StreamingLifter, lookahead 0); recorded '
+                       'in the checkpoint, which evaluate, infer and '
+                       'export follow')
 
 
 def _run_directory_arguments(group) -> None:
@@ -126,7 +132,8 @@ def train_config(args: argparse.Namespace, demo: bool) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     overrides: Dict[str, Any] = {'variant': args.variant,
-                                 'authors_diagonal': args.authors_diagonal}
+                                 'authors_diagonal': args.authors_diagonal,
+                                 'causal': args.causal}
     if args.joints is not None:
         overrides['joints'] = args.joints
     if args.dropout is not None:

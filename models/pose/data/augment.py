@@ -49,7 +49,7 @@ zero (Human3.6M, the demo set); data stored in the camera frame
 """
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, List, NamedTuple, Tuple
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -326,11 +326,14 @@ def film(options: GeometricAugment, world: np.ndarray, plan: Plan,
 
 
 def network_arrays(cam: np.ndarray, intrinsics: np.ndarray,
-                   resolution: np.ndarray, noise, joints: int
+                   resolution: np.ndarray, noise, joints: int,
+                   target: Optional[int] = None
                    ) -> Tuple[np.ndarray, np.ndarray]:
     """What the loader makes of a view: ``(inputs [n, T, J, 2] normalised
-    screen coordinates, targets [n, J, 3] root-relative centre frame)``,
-    float32, with the detector ``noise`` (pixels, or None) added."""
+    screen coordinates, targets [n, J, 3] root-relative target frame)``,
+    float32, with the detector ``noise`` (pixels, or None) added. The
+    target is window position ``target`` (default the centre; a causal
+    model's windows pass their last)."""
     pixels = project_to_pixels(cam, intrinsics[:, None, None])
     if noise is not None:
         pixels = pixels + noise
@@ -339,7 +342,7 @@ def network_arrays(cam: np.ndarray, intrinsics: np.ndarray,
             for i in (0, 1))
     inputs = pixels / w * 2 - np.concatenate(
         [np.ones_like(w), h / w], axis=-1)
-    centre = cam[:, cam.shape[1] // 2]
+    centre = cam[:, cam.shape[1] // 2 if target is None else target]
     return (select_joints(inputs, joints).astype(np.float32),
             select_joints(centre - centre[:, :1], joints).astype(np.float32))
 
@@ -382,4 +385,4 @@ def _augment_windows(options: GeometricAugment, windows, rows: np.ndarray,
     own = (sources.R[cam], sources.t[cam], sources.intrinsics[cam],
            sources.resolution[cam])
     return network_arrays(*film(options, world, plan, own), plan.noise,
-                          windows.num_joints)
+                          windows.num_joints, windows.target_index)

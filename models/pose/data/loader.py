@@ -1,10 +1,12 @@
-"""Sliding windows of 2D keypoints and their centre-frame 3D targets.
+"""Sliding windows of 2D keypoints and their target frame's 3D pose (the
+window's centre frame, or its last for a causal model).
 
 Everything heavy happens once, at construction: world -> camera, root-
 relative targets and screen normalization for every (sequence, camera).
 A batch is then one fancy-indexing gather: the window's frame indices are
-``centre + [-T//2 .. T//2]`` clipped to the sequence, which is exactly edge
-padding at sequence ends. No per-sample Python loop runs in the hot path.
+``centre + [-T//2 .. T//2]`` (causal: ``target + [-T+1 .. 0]``) clipped to
+the sequence, which is exactly edge padding at sequence ends. No
+per-sample Python loop runs in the hot path.
 """
 from typing import (
     Any,
@@ -28,7 +30,11 @@ from models.pose.data.augment import (
 from models.pose.data.camera import normalize_screen, world_to_camera
 from models.pose.data.format import PreparedPoses
 from models.pose.data.skeleton import Skeleton, get_skeleton, select_joints
-from models.pose.data.windows import centred_window_indices, flip_poses
+from models.pose.data.windows import (
+    flip_poses,
+    target_position,
+    target_window_indices,
+)
 
 
 def _check_window_arguments(data: PreparedPoses, frames: int, stride: int,
@@ -128,6 +134,9 @@ class PoseWindows:
         data: a loaded prepared file.
         joints: 17, or 16 (neck/nose dropped).
         frames: window length ``T`` (odd); the target is the centre frame.
+        causal: the target is the window's last frame instead (the window
+            holds the ``T - 1`` frames before it, edge-padded at sequence
+            starts): the windows of a causal model.
         source: which 2D keypoints to use (``data.keypoints_2d`` key).
         subjects: subjects to include (default: all).
         stride: keep every ``stride``-th centre frame (subsampling).
@@ -142,11 +151,14 @@ class PoseWindows:
     def __init__(self, data: PreparedPoses, joints: int = 17,
                  frames: int = 1, source: str = 'gt',
                  subjects: Optional[Sequence[str]] = None, stride: int = 1,
-                 portion: Tuple[float, float] = (0.0, 1.0)):
+                 portion: Tuple[float, float] = (0.0, 1.0),
+                 causal: bool = False):
         _check_window_arguments(data, frames, stride, portion, source)
         self.skeleton: Skeleton = get_skeleton(joints)
         self.num_joints = joints
-        self.frames = frames
+        self.frames, self.causal = frames, bool(causal)
+        #: the target frame's position in a window
+        self.target_index = target_position(frames, self.causal)
         views = _camera_views(data, _chosen_sequences(data, subjects),
                               data.keypoints_2d[source], joints, portion)
         if not views:
@@ -164,8 +176,9 @@ class PoseWindows:
 
     def window_indices(self, indices: np.ndarray) -> np.ndarray:
         """``[B, T]`` frame indices of the windows, edge-padded."""
-        return centred_window_indices(self._centre[indices], self.frames,
-                                      self._lo[indices], self._hi[indices])
+        return target_window_indices(self._centre[indices], self.frames,
+                                     self._lo[indices], self._hi[indices],
+                                     self.causal)
 
     def get_batch(self, indices) -> Tuple[np.ndarray, np.ndarray]:
         """``(inputs [B, T, J, 2], targets [B, J, 3])`` as float32 arrays."""
@@ -174,7 +187,7 @@ class PoseWindows:
                 self._targets[self._centre[indices]])
 
     def centre_frames(self, indices) -> Tuple[np.ndarray, np.ndarray]:
-        """``(inputs [B, J, 2], targets [B, J, 3])`` of the windows' centre
+        """``(inputs [B, J, 2], targets [B, J, 3])`` of the windows' target
         frames only (what a single-frame baseline sees)."""
         indices = np.asarray(indices, dtype=np.int64)
         centre = self._centre[indices]

@@ -5,7 +5,8 @@ model's input windows.
   ``x / w * 2 - [1, h / w]``;
 * :func:`centred_window_indices`: the frames of the window of ``T`` frames
   centred on a frame, edge-padded (the sequence's first and last frames
-  repeated);
+  repeated); :func:`target_window_indices` also gives a causal model's
+  window, the ``T`` frames ending at the frame (only past and present);
 * :func:`flip_poses`: the horizontal flip of 2D or 3D poses (training
   augmentation and flip test-time averaging).
 
@@ -75,8 +76,31 @@ def centred_window_indices(centres, frames: int, first, last) -> np.ndarray:
     Returns:
         ``[N, T]`` indices (``centres.shape + (T,)``).
     """
-    offsets = np.arange(frames) - frames // 2
-    return np.clip(np.asarray(centres)[..., None] + offsets,
+    return target_window_indices(centres, frames, first, last)
+
+
+def target_position(frames: int, causal: bool = False) -> int:
+    """Where a window's target frame sits in it: the centre ``T // 2``, or
+    for a causal model the last position ``T - 1``."""
+    return frames - 1 if causal else frames // 2
+
+
+def target_window_indices(targets, frames: int, first, last,
+                          causal: bool = False) -> np.ndarray:
+    """Frame indices of the windows of ``frames`` frames that predict
+    ``targets``, edge-padded like :func:`centred_window_indices`.
+
+    Centred (the default), row ``i`` is ``targets[i] - T//2 .. targets[i] +
+    T - 1 - T//2``; causal, it is ``targets[i] - T + 1 .. targets[i]``, so
+    no frame after the target is read (what a live stream can give with no
+    delay). Either way the indices are clamped to ``[first, last]``: a
+    causal window at a sequence's start repeats its first frame.
+
+    Returns:
+        ``targets.shape + (T,)`` indices.
+    """
+    offsets = np.arange(frames) - target_position(frames, causal)
+    return np.clip(np.asarray(targets)[..., None] + offsets,
                    np.asarray(first)[..., None], np.asarray(last)[..., None])
 
 

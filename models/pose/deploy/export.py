@@ -97,8 +97,9 @@ def export_bytes(model: MLPGraphWJ, opset: int = OPSET) -> bytes:
             do_constant_folding=True)
     proto = onnx.load_from_string(buffer.getvalue())
     proto.doc_string = ('MLP-GraphWJ 3D pose lifter (pyg-wj): normalised 2D '
-                        'keypoints [batch, frames, joints, 2] -> centre '
-                        'frame root-relative 3D pose [batch, joints, 3], '
+                        'keypoints [batch, frames, joints, 2] -> '
+                        f"{'last' if cfg.causal else 'centre'} frame "
+                        'root-relative 3D pose [batch, joints, 3], '
                         'metres')
     entry = proto.metadata_props.add()
     entry.key, entry.value = CONFIG_KEY, json.dumps(cfg.to_dict())

@@ -195,6 +195,16 @@ def predictor_for(path: PathLike, config: Dict[str, Any],
             f"{name} takes windows of {predictor.frames} frames and "
             f"{predictor.joints} joints; the checkpoint's model takes "
             f"{want[0]} frames and {want[1]} joints: {_REEXPORT}")
+    # a causal and a centred model take the same shapes but predict
+    # different frames; a file with no config in it cannot say which
+    causal = bool(config.get('causal', False))
+    if predictor.config is not None and predictor.config.causal != causal:
+        raise ValueError(
+            f"{path} was exported from a "
+            f"{'causal' if predictor.config.causal else 'centred'} model "
+            f"(causal={predictor.config.causal}); the checkpoint's is "
+            f"{'causal' if causal else 'centred'} (causal={causal}): "
+            f"{_REEXPORT}")
     _check_config(predictor, config, name)
     if weights is not None:
         _check_weights(predictor, weights, name)

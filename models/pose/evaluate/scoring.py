@@ -217,7 +217,8 @@ class SplitScorer:
         windows = PoseWindows(self.data, joints=self.config['joints'],
                               frames=self.config['frames'],
                               source=self.source, subjects=subjects,
-                              stride=self.stride)
+                              stride=self.stride,
+                              causal=bool(self.config.get('causal', False)))
         pred = predict_windows(self.model, windows, self.batch_size,
                                self.flip_test, bf16=self.bf16)
         inputs, target = windows.get_batch(np.arange(len(windows)))
@@ -290,11 +291,11 @@ def _save_pictures(out_dir: Path, windows, inputs: np.ndarray,
     errors = metrics.mpjpe(pred * MM, target * MM)
     worst = int(np.argmax(errors))
     typical = int(np.argsort(errors)[len(errors) // 2])
-    centre = windows.frames // 2
+    at = windows.target_index  # the frame the model predicts
     skeleton = windows.skeleton
     for name, i in (('typical', typical), ('worst', worst)):
         save_pose_figure(
-            out_dir / f'pose_{name}.png', inputs[i, centre], pred[i],
+            out_dir / f'pose_{name}.png', inputs[i, at], pred[i],
             gt_3d=target[i], skeleton=skeleton,
             input_units='normalised',
             title=f'{name} test pose: MPJPE {errors[i]:.1f} mm')

@@ -13,6 +13,10 @@ ended there.
   window padded (each output equals the offline result of the stream cut at
   that frame).
 
+A causal model (trained with ``train --causal``: each window predicts its
+last frame) needs no future at all: it streams with ``lookahead = 0`` and
+gives exactly its offline result with no delay.
+
 Each :meth:`StreamingLifter.push` runs one forward pass on a single window:
 the model's batch-1 latency is the latency the application feels.
 """
@@ -24,9 +28,10 @@ import torch
 from torch import nn
 
 from models.pose.data.windows import (
-    centred_window_indices,
     normalize_keypoints,
+    target_window_indices,
 )
+from models.pose.nn.config import causal_of
 
 
 class StreamingLifter:
@@ -39,28 +44,29 @@ class StreamingLifter:
         frames: the model's window length ``T`` (odd).
         image_size: ``(w, h)`` of the frames the keypoints come from.
         lookahead: future frames to wait for, ``0 .. T // 2`` (default
-            ``T // 2``: the offline result, ``T // 2`` frames late).
+            ``T // 2``: the offline result, ``T // 2`` frames late); a
+            causal model takes only 0, its default.
+        causal: whether the model predicts its window's last frame;
+            default: what the model's ``config`` says.
     """
 
     def __init__(self, model: nn.Module, frames: int,
                  image_size: Sequence[float],
-                 lookahead: Optional[int] = None):
+                 lookahead: Optional[int] = None,
+                 causal: Optional[bool] = None):
         if isinstance(frames, bool) or not isinstance(frames, int) or \
                 frames < 1 or frames % 2 == 0:
             raise ValueError(f"'frames' must be a positive odd int, got "
                              f"{frames!r}")
-        half = frames // 2
-        lookahead = half if lookahead is None else lookahead
-        if isinstance(lookahead, bool) or not isinstance(lookahead, int) \
-                or not 0 <= lookahead <= half:
-            raise ValueError(f"'lookahead' must be an int in [0, {half}] "
-                             f"for a {frames}-frame window, got "
-                             f"{lookahead!r}")
+        self.causal = causal_of(model, causal)
+        # a causal window's past is all but its last frame
+        half = frames - 1 if self.causal else frames // 2
+        lookahead = _checked_lookahead(lookahead, frames, self.causal)
         self.model = model.eval()
         self.frames, self.half, self.lookahead = frames, half, lookahead
         self.image_size = tuple(image_size)
         # the last `half + 1 + lookahead` normalised frames: enough for the
-        # past half, the frame being answered and what it waits for
+        # past, the frame being answered and what it waits for
         self._buffer: Deque[np.ndarray] = deque(maxlen=half + 1 + lookahead)
         self._received = 0  # frames pushed so far
         self._answered = 0  # frames lifted so far
@@ -104,7 +110,8 @@ class StreamingLifter:
         """Pose of stream frame ``frame`` from the buffered frames."""
         newest = self._received - 1
         oldest = newest - len(self._buffer) + 1
-        wanted = centred_window_indices(frame, self.frames, 0, newest)
+        wanted = target_window_indices(frame, self.frames, 0, newest,
+                                       self.causal)
         # frames older than the buffer are only asked for at the stream's
         # start, where clipping to 0 keeps them inside it
         window = np.stack([self._buffer[i - oldest] for i in wanted])
@@ -113,3 +120,20 @@ class StreamingLifter:
         pred = (pred - pred[:1]).float().cpu().numpy()
         self._answered = frame + 1
         return pred
+
+
+def _checked_lookahead(lookahead: Optional[int], frames: int,
+                       causal: bool) -> int:
+    """``lookahead`` (default ``T // 2``, or 0 for a causal model) once it
+    is an int the window allows."""
+    most = 0 if causal else frames // 2
+    lookahead = most if lookahead is None else lookahead
+    if isinstance(lookahead, bool) or not isinstance(lookahead, int) \
+            or not 0 <= lookahead <= most:
+        why = (' (a causal model reads no frame after the one it lifts, '
+               'so waiting would only add delay)' if causal else '')
+        raise ValueError(f"'lookahead' must be an int in [0, {most}] "
+                         f"for a {frames}-frame "
+                         f"{'causal ' if causal else ''}window, got "
+                         f"{lookahead!r}{why}")
+    return lookahead

@@ -7,7 +7,7 @@ between equivalent ways of computing that function (the same outputs to
 fp32 rounding), per model instance; it is not saved.
 """
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from models.pose.data.skeleton import get_skeleton
 
@@ -26,6 +26,11 @@ class ModelConfig:
     dropout: float = 0.2
     variant: str = 'wj'
     authors_diagonal: bool = False
+    # what the model was trained to predict: the window's centre frame
+    # (False; checkpoints from before the key load so), or its last frame
+    # (True: the window holds only past and present frames, for live use
+    # with no delay). Every consumer builds its windows from it.
+    causal: bool = False
 
     def __post_init__(self):
         get_skeleton(self.joints)  # raises for anything but 16 or 17
@@ -33,6 +38,10 @@ class ModelConfig:
             raise ValueError(f"'frames' must be a positive odd number (the "
                              f"model predicts the centre frame), got "
                              f"{self.frames}")
+        if not isinstance(self.causal, bool):
+            raise ValueError(f"'causal' must be a bool, got "
+                             f"{type(self.causal).__name__} "
+                             f"{self.causal!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"'variant' must be one of {VARIANTS}, got "
                              f"{self.variant!r}")
@@ -60,6 +69,25 @@ PRESETS: Dict[str, Dict[str, Any]] = {
     'demo': dict(frames=9, layers=2, channels=128, hidden=256),
     'tiny': dict(frames=3, layers=1, channels=32, hidden=64),  # tests
 }
+
+
+def causal_of(model: Any, causal: Optional[bool] = None) -> bool:
+    """Whether ``model`` predicts its window's last frame: its config's
+    ``causal`` (a model without a config, a stand-in or an ONNX file
+    without metadata, counts as centred). ``causal`` given must agree."""
+    config = getattr(model, 'config', None)
+    known = getattr(config, 'causal', None)
+    if causal is None:
+        return bool(known)
+    if not isinstance(causal, bool):
+        raise ValueError(f"'causal' must be a bool or None, got "
+                         f"{causal!r}")
+    if known is not None and causal != known:
+        raise ValueError(f"'causal' is {causal}, but the model was trained "
+                         f"{'causal' if known else 'centred'} (its config "
+                         f"says causal={known}); leave 'causal' out to "
+                         f"follow the model")
+    return causal
 
 
 def preset_config(name: str, **overrides) -> ModelConfig:

@@ -28,7 +28,8 @@ def load_windows(data_path: Path, model_cfg: ModelConfig,
 
     data = load_prepared(data_path)
     common = dict(subjects=data.train_subjects, joints=model_cfg.joints,
-                  frames=model_cfg.frames, source=cfg.source)
+                  frames=model_cfg.frames, source=cfg.source,
+                  causal=model_cfg.causal)
     keep = 1.0 - cfg.val_fraction
     train_set = PoseWindows(data, stride=cfg.stride, portion=(0.0, keep),
                             **common)
