@@ -48,7 +48,7 @@ class WJParameters:
                  x0_channels: Optional[int], bias: bool,
                  authors_diagonal: bool, parametrization: Optional[str],
                  cached: bool, normalize: bool,
-                 add_self_loops: Optional[bool]) -> None:
+                 add_self_loops: Optional[bool], num_steps: int = 1) -> None:
         """Validate and store the layer's settings (by name: five of them
         are flags), then build its (uninitialised) parameters."""
         parametrization, omega = _checked_wj_arguments(
@@ -68,6 +68,7 @@ class WJParameters:
         if add_self_loops is None:  # GCNConv's default on general graphs
             add_self_loops = num_nodes is None
         self.add_self_loops = add_self_loops
+        self.num_steps = _checked_num_steps(num_steps, parametrization)
         self._build_wj(bias)
         self.onednn = True
 
@@ -184,6 +185,8 @@ class WJParameters:
             parts.append('modulation=True')
         if self.authors_diagonal:
             parts.append('authors_diagonal=True')
+        if self.num_steps != 1:
+            parts.append(f'num_steps={self.num_steps}')
         if not self._onednn:
             parts.append('onednn=False')
         return f'{self.__class__.__name__}({", ".join(parts)})'
@@ -236,3 +239,19 @@ def _checked_wj_arguments(in_channels: int, out_channels: int, alpha: float,
     if num_nodes is not None and num_nodes <= 0:
         raise ValueError(f"'num_nodes' must be positive, got {num_nodes}")
     return parametrization, omega
+
+def _checked_num_steps(num_steps: int, parametrization: str) -> int:
+    """``num_steps`` if a layer can take that many Jacobi steps."""
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) \
+            or num_steps < 1:
+        raise ValueError(f"'num_steps' must be an integer >= 1 (the "
+                         f"weighted-Jacobi steps of one layer), got "
+                         f"{num_steps!r}")
+    if num_steps > 1 and parametrization == 'separate':
+        # the later steps are H + Omega (C H + alpha X0 W3), whose -H term
+        # 'separate' replaces by a learned self weight of the first step
+        raise ValueError("'num_steps' > 1 repeats the Jacobi step of eq. "
+                         "(6), which needs its -H term: "
+                         "parametrization='separate' has none; use 'paper' "
+                         "or 'tied'")
+    return num_steps

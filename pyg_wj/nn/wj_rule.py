@@ -5,7 +5,7 @@ Jacobi operator and the final combination.
 The layers differ only in how they apply the operator to ``x W2`` (a dense
 matmul, CSR or per-edge messages).
 """
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -117,6 +117,18 @@ class WJRule(WJParameters):
         # addcmul, not h1b + omega * inner: with per-edge messages that
         # form, too, came out of inductor wrong (by ~3.7) under fullgraph
         return torch.addcmul(h1b, self.omega.to(inner.dtype), inner)
+
+    def _later_steps(self, out: Tensor, x0_proj: Tensor,
+                     apply: Callable[[Tensor], Tensor]) -> Tensor:
+        r"""Steps 2 to ``num_steps`` of the weighted-Jacobi iteration on the
+        first step's output: :math:`H \leftarrow H + \Omega \odot (C H +
+        \alpha X^{(0)} W_3)`, ``apply`` being :math:`C` on this layer's
+        graph. With :math:`\Omega` in :math:`(0, 1]` it converges to
+        :math:`(I + sL)^{-1} X^{(0)} W_3`, :math:`s = 1/\alpha - 1`: the
+        implicit-fairing solve that one step only starts."""
+        for _ in range(self.num_steps - 1):
+            out = self._combine(out, apply(out), x0_proj)
+        return out
 
     def _check_num_nodes(self, num_nodes: int) -> None:
         if self.num_nodes is not None and num_nodes != self.num_nodes:

@@ -112,6 +112,10 @@ class WJConv(WJRule, WJPropagation):
         parametrization (str, optional): :obj:`"paper"` (eq. 6),
             :obj:`"separate"` or :obj:`"tied"`, see above. (default:
             :obj:`"paper"` with :obj:`num_nodes`, else :obj:`"tied"`)
+        num_steps (int, optional): Weighted-Jacobi steps per layer, the
+            later ones with the same :math:`\Omega`, graph and
+            :math:`\mathbf{X}^{(0)}\mathbf{W}_3` (see ``docs/wjconv.rst``);
+            not with :obj:`parametrization="separate"`. (default: :obj:`1`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -132,7 +136,8 @@ class WJConv(WJRule, WJPropagation):
                  normalize: bool = True,
                  add_self_loops: Optional[bool] = None, bias: bool = True,
                  authors_diagonal: bool = False, dense_max_nodes: int = 64,
-                 parametrization: Optional[str] = None, **kwargs):
+                 parametrization: Optional[str] = None, num_steps: int = 1,
+                 **kwargs):
         _check_message_passing_kwargs(kwargs)
         kwargs.setdefault('aggr', 'add')
         kwargs.setdefault('node_dim', -2)
@@ -143,7 +148,8 @@ class WJConv(WJRule, WJPropagation):
             x0_channels=x0_channels, bias=bias,
             authors_diagonal=authors_diagonal,
             parametrization=parametrization, cached=cached,
-            normalize=normalize, add_self_loops=add_self_loops)
+            normalize=normalize, add_self_loops=add_self_loops,
+            num_steps=num_steps)
         self.dense_max_nodes = dense_max_nodes
         self._cached_graph: Optional[_Graph] = None
         self.reset_parameters()
@@ -195,6 +201,8 @@ class WJConv(WJRule, WJPropagation):
 
         x0_proj = self.lin_initial(x_0)
         out = self._combine(h1b, mh2, x0_proj)
+        out = self._later_steps(
+            out, x0_proj, lambda h: self._propagate_jacobi(graph, h))
         return (out, x0_proj) if return_x0_proj else out
 
     def __prepare_scriptable__(self):

@@ -59,6 +59,8 @@ class DenseWJConv(WJRule, Module):
             :obj:`"separate"` or :obj:`"tied"`, as in
             :class:`~pyg_wj.nn.WJConv`. (default: :obj:`"paper"` with
             :obj:`num_nodes`, else :obj:`"tied"`)
+        num_steps (int, optional): Weighted-Jacobi steps per layer, as in
+            :class:`~pyg_wj.nn.WJConv`. (default: :obj:`1`)
 
     Shapes:
         - **input:**
@@ -76,7 +78,7 @@ class DenseWJConv(WJRule, Module):
                  normalize: bool = True,
                  add_self_loops: Optional[bool] = None, bias: bool = True,
                  authors_diagonal: bool = False,
-                 parametrization: Optional[str] = None):
+                 parametrization: Optional[str] = None, num_steps: int = 1):
         super().__init__()
         self._init_wj(
             in_channels=in_channels, out_channels=out_channels, alpha=alpha,
@@ -84,7 +86,8 @@ class DenseWJConv(WJRule, Module):
             x0_channels=x0_channels, bias=bias,
             authors_diagonal=authors_diagonal,
             parametrization=parametrization, cached=cached,
-            normalize=normalize, add_self_loops=add_self_loops)
+            normalize=normalize, add_self_loops=add_self_loops,
+            num_steps=num_steps)
         self._cached_adj: Optional[Tensor] = None
         self.reset_parameters()
 
@@ -118,11 +121,16 @@ class DenseWJConv(WJRule, Module):
         h1b, h2 = self._project(x)
         if self.authors_diagonal:
             diag = adj.diagonal(dim1=-2, dim2=-1).to(h2.dtype)
-            mh2 = self._jacobi_diagonal(diag) * h2
+            op = self._jacobi_diagonal(diag)
+            mh2 = op * h2
         else:
-            mh2 = torch.matmul(self._jacobi_dense(adj.to(h2.dtype)), h2)
+            op = self._jacobi_dense(adj.to(h2.dtype))
+            mh2 = torch.matmul(op, h2)
         x0_proj = self.lin_initial(x_0)
         out = self._combine(h1b, mh2, x0_proj)
+        out = self._later_steps(
+            out, x0_proj, (lambda h: op * h) if self.authors_diagonal else
+            (lambda h: torch.matmul(op, h)))
         if mask is not None:
             if mask.shape != x.shape[:-1]:
                 raise ValueError(f"'mask' must have shape "
