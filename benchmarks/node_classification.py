@@ -195,6 +195,12 @@ def _mlp(in_channels: int, out_channels: int) -> torch.nn.Module:
 MODELS: Dict[str, Any] = {
     'WJConv (default)': (_wj(), "WJConv(in, out) without num_nodes: "
                          "parametrization='tied', omega='none', self-loops"),
+    # more Jacobi steps per layer (the paper's future work): the same
+    # layer run K times on its graph, converging to the fairing solve
+    'WJConv (default), 2 steps': (_wj(num_steps=2),
+                                  'the default with num_steps=2'),
+    'WJConv (default), 3 steps': (_wj(num_steps=3),
+                                  'the default with num_steps=3'),
     'WJConv tied, Omega per channel': (
         _wj(parametrization='tied', omega='channel'),
         "parametrization='tied', omega='channel', self-loops"),
