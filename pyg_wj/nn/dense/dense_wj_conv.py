@@ -113,14 +113,9 @@ class DenseWJConv(WJRule, Module):
                 :math:`\mathbf{X}^{(0)}\mathbf{W}_3`.
         """
         num_nodes = self._check_inputs(x, x_0)
-        adj = self._normalized(adj, num_nodes, x)
-
         h1b, h2 = self._project(x)
-        if self.authors_diagonal:
-            diag = adj.diagonal(dim1=-2, dim2=-1).to(h2.dtype)
-            mh2 = self._jacobi_diagonal(diag) * h2
-        else:
-            mh2 = torch.matmul(self._jacobi_dense(adj.to(h2.dtype)), h2)
+        op = self._operator(adj, num_nodes, x, h2.dtype)
+        mh2 = op * h2 if self.authors_diagonal else torch.matmul(op, h2)
         x0_proj = self.lin_initial(x_0)
         out = self._combine(h1b, mh2, x0_proj)
         if mask is not None:
@@ -130,6 +125,24 @@ class DenseWJConv(WJRule, Module):
                                  f"{list(mask.shape)}")
             out = out * mask.unsqueeze(-1).to(out.dtype)
         return (out, x0_proj) if return_x0_proj else out
+
+    def _operator(self, adj: Tensor, num_nodes: int, x: Tensor,
+                  dtype: torch.dtype) -> Tensor:
+        """The Jacobi operator (:meth:`_jacobi_dense`, or the diagonal
+        form) for ``adj``; without autograd built once per adjacency and
+        parameter version (:meth:`_cached_constant`), as the checks and
+        the normalisation of the same adjacency give the same result."""
+        def build() -> Tensor:
+            norm = self._normalized(adj, num_nodes, x)
+            if self.authors_diagonal:
+                diag = norm.diagonal(dim1=-2, dim2=-1).to(dtype)
+                return self._jacobi_diagonal(diag)
+            return self._jacobi_dense(norm.to(dtype))
+
+        settings = (num_nodes, dtype, self.normalize, self.add_self_loops,
+                    self.authors_diagonal, self.cached)
+        return self._cached_constant('operator', (adj, self.Q), settings,
+                                     build)
 
     def _normalized(self, adj: Tensor, num_nodes: int, x: Tensor) -> Tensor:
         if self._cached_adj is not None:
