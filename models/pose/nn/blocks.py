@@ -103,6 +103,8 @@ class JointMixing(nn.Module):
     def _mlp_blocked(self, y: Tensor) -> Tensor:
         rows = y.reshape(-1, y.size(-1))  # [B * F, J]
         step = self.inference_chunk_rows
+        if rows.size(0) <= step:  # one block: no copy through torch.cat
+            return self.fc2(self.fc1(rows)).view(*y.shape[:-1], -1)
         out = [self.fc2(self.fc1(rows[start:start + step]))
                for start in range(0, rows.size(0), step)]
         return torch.cat(out).view(*y.shape[:-1], -1)

@@ -57,7 +57,8 @@ class ParameterWatch:
         self._held = [t.detach() for t in self.tensors]
 
     def _state(self) -> List[Tuple]:
-        # the device is not needed: a move changes the storage address
+        # no device: a move changes the address, and with the old
+        # storage held (and CUDA's unified addressing) none can repeat
         return [(t._version, t.data_ptr(), t.dtype) for t in self.tensors]
 
     def current(self) -> bool:
