@@ -86,10 +86,12 @@ def packed_weight(weight: Tensor, rows: int) -> Optional[Tensor]:
     """``weight`` in oneDNN's blocked layout for ``rows``-row inputs,
     packed on first use and cached while the weight is unchanged (see the
     module docstring); ``None`` where it cannot be cached (not an
-    ``nn.Parameter``, an inference tensor, or no reorder op)."""
+    ``nn.Parameter``, an inference tensor, under a tracer, or no reorder
+    op)."""
     reorder = _reorder_op()
+    # a tracer would record the packed copy as a constant of the graph
     if (not reorder or not isinstance(weight, torch.nn.Parameter) or
-            weight.is_inference()):
+            weight.is_inference() or torch.jit.is_tracing()):
         return None
     state = _weight_state(weight)
     per_rows: Dict[int, Tuple] = _packed.setdefault(weight, {})
