@@ -32,7 +32,7 @@ rate of the machine.
   (``ratio_to_pytorch_fp32``); skipped, with the extra to install named,
   when ``onnx``/``onnxruntime`` are missing.
 """
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 from benchmarks import _common as common
 from benchmarks.model._shared import record
@@ -58,16 +58,19 @@ def run(opts: RunOptions) -> List[Dict[str, Any]]:
     records = gemm_records(opts)
     gemm = GemmRate(opts)
     ceiling_preset = 'paper-t1'
+    # the second training batch: the training step of the ceiling preset
+    # also at this batch (fp32, with and without the blocked joint MLP)
     if opts.smoke:  # the code paths and the files, in seconds
         presets, batches = ['tiny'], [1, 8]
-        modes, train_batch = ['fp32', 'bf16'], 8
+        modes, train_batch, second_batch = ['fp32', 'bf16'], 8, 16
         ceiling_preset = 'tiny'
     elif opts.quick:
         presets, batches = ['paper-t1'], [1, 64]
-        modes, train_batch = ['fp32', 'bf16'], 32
+        modes, train_batch, second_batch = ['fp32', 'bf16'], 32, 256
     else:
         presets, batches = ['paper-t1', 'paper-t243', 'demo'], [1, 256, 1024]
         modes, train_batch = ['fp32', 'bf16', 'compile'], 256
+        second_batch = 32
     records += ceiling_records(ceiling_preset, gemm, opts)
     for preset in presets:
         records += inference_records(
@@ -80,6 +83,9 @@ def run(opts: RunOptions) -> List[Dict[str, Any]]:
             records += streaming_records(preset, gemm, opts)
         records += _training_rows(preset, modes, train_batch,
                                   preset == ceiling_preset, gemm, opts)
+        if preset == ceiling_preset:
+            records += _training_rows(preset, [], second_batch, True, gemm,
+                                      opts, base=['fp32-unblocked', 'fp32'])
     if opts.quick:
         records.append(record(
             'torch.compile skipped (--quick or --smoke)', None, 'compile',
@@ -127,10 +133,11 @@ def _gemm_readings(gemm: GemmRate,
 
 
 def _training_rows(preset: str, modes: List[str], train_batch: int,
-                   with_ceiling: bool, gemm: GemmRate,
-                   opts: RunOptions) -> List[Dict[str, Any]]:
-    """The training step of ``preset`` in every mode, after its ceiling
-    from the parts when ``with_ceiling``."""
+                   with_ceiling: bool, gemm: GemmRate, opts: RunOptions,
+                   base: Sequence[str] = ('fp32-plain', 'fp32-unblocked')
+                   ) -> List[Dict[str, Any]]:
+    """The training step of ``preset`` in the ``base`` modes and every
+    mode, after its ceiling from the parts when ``with_ceiling``."""
     records: List[Dict[str, Any]] = []
     train_modes = modes
     if preset == 'paper-t243' and 'bf16' in modes:
@@ -149,6 +156,6 @@ def _training_rows(preset: str, modes: List[str], train_batch: int,
         records += found
         ceiling = found[-1]['poses_per_s']
     records += training_records(
-        preset, train_batch, ['fp32-plain', 'fp32-unblocked'] + train_modes,
+        preset, train_batch, list(base) + train_modes,
         gemm, opts, ceiling)
     return records

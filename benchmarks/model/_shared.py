@@ -78,3 +78,12 @@ def agreement_with_plain(plain, call, x) -> Dict[str, float]:
     scale = float(ref.abs().max())
     return {'max_abs_diff_vs_eager': diff,
             'max_rel_diff_vs_eager': diff / max(scale, 1e-12)}
+
+
+def arithmetic_limit(macs_per_pose: int, batch: int, seconds: float,
+                     gemm_gflops: float) -> Dict[str, float]:
+    """A call's arithmetic limit, its multiply-adds at the measured GEMM
+    rate (2 FLOPs each), and how many times that the call took."""
+    limit_s = 2 * macs_per_pose * batch / (gemm_gflops * 1e9)
+    return {'arithmetic_limit_ms': 1e3 * limit_s,
+            'times_arithmetic_limit': seconds / limit_s}

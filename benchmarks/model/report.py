@@ -28,6 +28,7 @@ def markdown(records: List[Dict[str, Any]], env: Dict[str, Any],
     lines += _throughput_section(records)
     lines += training_ceiling_markdown(records)
     lines += _ort_stream_loader_sections(records)
+    lines += targets_markdown(records)
     lines.append('')
     return '\n'.join(lines)
 
@@ -131,6 +132,71 @@ def _ort_stream_loader_sections(records: List[Dict[str, Any]]
         lines.append(f"* {r['name']}: {r['note']}")
     return lines
 
+#: Issue 25's targets for paper-t1 on 2 cores: batch-1 milliseconds of
+#: eager fp32 and ONNX Runtime, the streaming p99 over its p50, and the
+#: training step's least share of its parts ceiling.
+TARGETS = {'eval-fp32': 2.0, 'eval-onnxruntime': 1.5, 'p99_over_p50': 2.0,
+           'share_of_parts_ceiling': 0.6}
+
+
+def _latency_rows(records: List[Dict[str, Any]]) -> List[List[Any]]:
+    rows = []
+    for r in records:
+        batch_one = r['mode'] in ('eval-fp32', 'eval-onnxruntime') and \
+            r['batch'] == 1
+        if not (batch_one or r['mode'].startswith('stream-')) or \
+                r.get('arithmetic_limit_ms') is None:
+            continue
+        # the targets are paper-t1's; other presets only show the ratio
+        target = TARGETS.get(r['mode']) if r['preset'] == 'paper-t1' \
+            else None
+        ms = r['median_ms']
+        if r['mode'].startswith('stream-'):
+            goal = met = None
+            if r['preset'] == 'paper-t1':
+                goal = f"p99 <= {TARGETS['p99_over_p50']:g} x p50"
+                met = r['p99_over_p50'] <= TARGETS['p99_over_p50']
+            ms_text = (f"p50 {ms:.2f}, p99 {r['latency_p99_ms']:.2f} "
+                       f"(x{r['p99_over_p50']:.2f})")
+        else:
+            goal = None if target is None else f'<= {target:g} ms'
+            met = None if target is None else ms <= target
+            ms_text = f'{ms:.2f}'
+        rows.append([r['preset'], r['mode'], ms_text,
+                     f"{r['arithmetic_limit_ms']:.3f}",
+                     f"x{r['times_arithmetic_limit']:.2f}", goal,
+                     None if met is None else ('met' if met else
+                                               '**not met**')])
+    return rows
+
+
+def targets_markdown(records: List[Dict[str, Any]]) -> List[str]:
+    """Batch-1 latency beside its arithmetic limit (the multiply-adds at
+    the GEMM rate measured right after it), and issue 25's targets."""
+    rows = _latency_rows(records)
+    shares = [r for r in records if r.get('share_of_parts_ceiling') and
+              r['mode'] == 'train-fp32' and r['preset'] == 'paper-t1']
+    if not rows and not shares:
+        return []
+    lines = ['', '## Batch-1 latency beside its arithmetic limit', '',
+             'Arithmetic limit: the multiply-adds of one pose at the best '
+             'fp32 GEMM rate measured right after the row; `x limit` is the '
+             'latency over it (the targets are for paper-t1 on 2 cores).',
+             '']
+    lines.append(markdown_table(
+        ['preset', 'mode', 'ms', 'limit ms', 'x limit', 'target',
+         'status'], rows))
+    for r in shares:
+        met = r['share_of_parts_ceiling'] >= TARGETS[
+            'share_of_parts_ceiling']
+        lines.append(f"* {r['preset']} training step fp32 batch "
+                     f"{r['batch']}: {100 * r['share_of_parts_ceiling']:.0f}"
+                     f"% of its parts ceiling (target >= "
+                     f"{100 * TARGETS['share_of_parts_ceiling']:.0f}%: "
+                     f"{'met' if met else 'not met'})")
+    return lines
+
+
 def training_ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
     ceilings = [r for r in records if r['mode'] == 'train-ceiling']
     if not ceilings:
@@ -146,7 +212,7 @@ def training_ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
              '(`models.pose.nn.cpu.blocked_mlp`); `fp32` has both.', '']
     for c in ceilings:
         parts = [r for r in records if r['mode'] == 'train-part' and
-                 r['preset'] == c['preset']]
+                 r['preset'] == c['preset'] and r['batch'] == c['batch']]
         lines.append(markdown_table(
             ['GEMM', 'forward shape', 'forward ms', 'input grad ms',
              'weight grad ms', 'GFLOP/s'],
@@ -158,7 +224,8 @@ def training_ceiling_markdown(records: List[Dict[str, Any]]) -> List[str]:
                   f"of {c['batch']} = {c['poses_per_s']:,.0f} poses/s"]
         for r in records:
             if (r['mode'].startswith('train-') and r['preset'] == c['preset']
-                    and r.get('share_of_parts_ceiling') is not None):
+                    and r['batch'] == c['batch'] and
+                    r.get('share_of_parts_ceiling') is not None):
                 lines.append(f"* {r['mode']}: {r['poses_per_s']:,.0f} "
                              f"poses/s = **"
                              f"{100 * r['share_of_parts_ceiling']:.0f}%** of "

@@ -11,6 +11,7 @@ from benchmarks import _common as common
 from benchmarks import counting
 from benchmarks.model._shared import (
     agreement_with_plain,
+    arithmetic_limit,
     fresh_compile,
     random_inputs,
     record,
@@ -69,7 +70,8 @@ def inference_records(preset: str, batches: List[int], modes: List[str],
             pps = batch / t.median
             eff = macs * 2 * pps / (gemm_gflops * 1e9)
             extra = {'first_call_s': first, 'macs_per_pose': macs,
-                     **gemm.extra(macs, pps)}
+                     **gemm.extra(macs, pps),
+                     **arithmetic_limit(macs, batch, t.median, gemm_gflops)}
             extra.update(agreement_with_plain(plain, call, x))
             if mode == 'compile':
                 extra['compile_note'] = ('first_call_s includes compilation '
@@ -189,6 +191,7 @@ def onnxruntime_records(preset: str, batches: List[int], gemm: GemmRate,
                          None)
         extra = {'first_call_s': first, 'macs_per_pose': macs,
                  **gemm.extra(macs, pps), 'opset': OPSET,
+                 **arithmetic_limit(macs, batch, t.median, gemm_gflops),
                  'ratio_to_pytorch_fp32':
                      pps / torch_pps if torch_pps else None}
         extra.update(agreement_with_plain(model, lambda x=x: predictor(x), x))
@@ -254,5 +257,7 @@ def _stream_record(preset: str, mode: str, model, cfg, gemm: GemmRate,
                    samples=frames, latency_p50_ms=1e3 * p50,
                    latency_p99_ms=1e3 * p99, frames=frames,
                    lookahead=lifter.lookahead, macs_per_pose=macs,
+                   p99_over_p50=p99 / p50,
+                   **arithmetic_limit(macs, 1, p50, gemm_gflops),
                    note='one StreamingLifter.push per frame: a batch-1 '
                    'forward pass plus the window bookkeeping')

@@ -22,6 +22,28 @@ from pyg_wj.utils.validation import (
 class WJRule(WJParameters):
     """Mixin: the arithmetic of the WJ rule on :class:`WJParameters`."""
 
+    def _cached_constant(self, name: str, sources: Tuple, settings: Tuple,
+                         build: Callable[[], Tensor]) -> Tensor:
+        """``build()``, a function of the tensors ``sources`` (``None``
+        entries allowed), the layer's ``alpha`` and ``settings``; without
+        autograd, compilers and tracers kept and reused while every source
+        is the same object at the same version counter, storage and dtype
+        (the sources are held, so their addresses cannot be reused)."""
+        if (torch.is_grad_enabled() or torch.compiler.is_compiling() or
+                torch.jit.is_tracing() or
+                any(t is not None and t.is_inference() for t in sources)):
+            return build()
+        state = (tuple(None if t is None else
+                       (id(t), t._version, t.data_ptr(), t.dtype)
+                       for t in sources), self.alpha, settings)
+        cache = self.__dict__.setdefault('_constants', {})
+        hit = cache.get(name)
+        if hit is not None and hit[0] == state:
+            return hit[1]
+        value = build()
+        cache[name] = (state, value, sources)
+        return value
+
     @property
     def _self_coefficient(self) -> float:
         """Coefficient of :math:`H W_2` inside :math:`\\Omega`: ``-1`` in

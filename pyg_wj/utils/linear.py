@@ -16,30 +16,101 @@ _linear_pointwise``), so its presence is checked once and the plain path is
 used where it is missing. There is no process-wide switch: a caller passes
 ``onednn=False`` (a :class:`~pyg_wj.nn.FusedLinear` or WJ layer has an
 ``onednn`` attribute), e.g. to compare.
+
+Packed weights: oneDNN's GEMM first reorders (packs) the weight into its
+blocked layout, on every call; at the pose model's batch-1 shapes that
+reorder costs as much as the product. A weight that is an
+``nn.Parameter`` is therefore packed once per row count
+(:func:`packed_weight`) and the packed copy reused for as long as the
+parameter is provably unchanged: the same tensor object, version counter
+(every in-place edit outside ``.data``, an optimizer step, and
+``load_state_dict`` bump it), storage address (``.to()`` / ``.float()``
+swap it), device, dtype, shape and strides. Writes through ``.data`` are
+invisible to the version counter: after one, call
+:func:`clear_packed_weights`.
 """
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.weak import WeakIdKeyDictionary
 
 #: Activations :func:`linear` can apply (``'gelu'`` is the exact, erf-based
 #: GELU of ``F.gelu``).
 ACTIVATIONS = (None, 'gelu', 'relu')
 
 _kernel = None  # resolved on first use: the op, or False when unavailable
+_reorder = None  # the same for the weight-packing op
+
+#: Packed copies kept per weight (one per row count seen, newest last).
+PACKED_PER_WEIGHT = 4
+
+# weight -> {rows: (state of the weight when packed, packed copy, the
+# storage it was packed from)}; weak, so a freed weight takes its packed
+# copies with it. Holding the old storage keeps its address from being
+# reused by a new one (after `.to()` swaps it), so an address match
+# means the same storage.
+_packed: WeakIdKeyDictionary = WeakIdKeyDictionary()
+
+
+def _mkldnn_op(name: str):
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        return getattr(torch.ops.mkldnn, name)
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _onednn_kernel():
     global _kernel
     if _kernel is None:
-        _kernel = False
-        if torch.backends.mkldnn.is_available():
-            try:
-                _kernel = torch.ops.mkldnn._linear_pointwise
-            except (AttributeError, RuntimeError):
-                pass
+        _kernel = _mkldnn_op('_linear_pointwise')
     return _kernel
+
+
+def _reorder_op():
+    global _reorder
+    if _reorder is None:
+        _reorder = _mkldnn_op('_reorder_linear_weight')
+    return _reorder
+
+
+def _weight_state(weight: Tensor) -> Tuple:
+    return (weight._version, weight.data_ptr(), weight.device,
+            weight.dtype, tuple(weight.shape), weight.stride())
+
+
+def packed_weight(weight: Tensor, rows: int) -> Optional[Tensor]:
+    """``weight`` in oneDNN's blocked layout for ``rows``-row inputs,
+    packed on first use and cached while the weight is unchanged (see the
+    module docstring); ``None`` where it cannot be cached (not an
+    ``nn.Parameter``, an inference tensor, under a tracer, or no reorder
+    op)."""
+    reorder = _reorder_op()
+    # a tracer would record the packed copy as a constant of the graph
+    if (not reorder or not isinstance(weight, torch.nn.Parameter) or
+            weight.is_inference() or torch.jit.is_tracing()):
+        return None
+    state = _weight_state(weight)
+    per_rows: Dict[int, Tuple] = _packed.setdefault(weight, {})
+    hit = per_rows.get(rows)
+    if hit is not None and hit[0] == state:
+        return hit[1]
+    with torch.no_grad():
+        packed = reorder(weight.detach().contiguous(), rows)
+    per_rows.pop(rows, None)
+    per_rows[rows] = (state, packed, weight.detach())
+    while len(per_rows) > PACKED_PER_WEIGHT:
+        per_rows.pop(next(iter(per_rows)))
+    return packed
+
+
+def clear_packed_weights() -> None:
+    """Drop every packed weight (needed only after writes through
+    ``.data``, which the version counter does not see)."""
+    _packed.clear()
 
 
 def onednn_inference_available() -> bool:
@@ -84,11 +155,46 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
         raise ValueError(f"'activation' must be one of {ACTIVATIONS}, got "
                          f"{activation!r}")
     if onednn and _takes_fast_path(x, weight, bias):
-        return _onednn_kernel()(x.contiguous(), weight.contiguous(), bias,
-                                activation or 'none', [], 'none')
+        x = x.contiguous()
+        packed = packed_weight(weight, x.numel() // x.size(-1))
+        return _onednn_kernel()(
+            x, weight.contiguous() if packed is None else packed, bias,
+            activation or 'none', [], 'none')
     out = F.linear(x, weight, bias)
     if activation == 'gelu':
         return F.gelu(out)
     if activation == 'relu':
         return F.relu(out)
     return out
+
+
+class ConstantWeight:
+    """``linear(x, weight, bias, activation)`` for a weight the caller
+    treats as a constant (e.g. one folded from several parameters, rebuilt
+    by its owner whenever they change): packed for oneDNN once per row
+    count, with no state checks on the way.
+
+    Args:
+        weight (torch.Tensor): ``[out_features, in_features]``; copied.
+        bias (torch.Tensor, optional): ``[out_features]``; copied.
+    """
+
+    def __init__(self, weight: Tensor, bias: Optional[Tensor] = None):
+        self.weight = weight.detach().contiguous().clone()
+        self.bias = None if bias is None else bias.detach().clone()
+        self._packs: Dict[int, Tensor] = {}
+
+    def __call__(self, x: Tensor, activation: Optional[str] = None,
+                 onednn: bool = True) -> Tensor:
+        weight, bias = self.weight, self.bias
+        if not (onednn and _takes_fast_path(x, weight, bias)):
+            return linear(x, weight, bias, activation, onednn=False)
+        x = x.contiguous()
+        rows = x.numel() // x.size(-1)
+        packed = self._packs.get(rows)
+        if packed is None and _reorder_op():
+            if len(self._packs) >= PACKED_PER_WEIGHT:
+                self._packs.pop(next(iter(self._packs)))
+            packed = self._packs[rows] = _reorder_op()(weight, rows)
+        return _onednn_kernel()(x, weight if packed is None else packed,
+                                bias, activation or 'none', [], 'none')

@@ -132,20 +132,39 @@ def test_model_records_well_formed(smoke_run):
                 r['mode'] != 'train-ceiling' and \
                 r['poses_per_s'] is not None:
             assert r['poses_per_s'] > 0 and 0 < r['efficiency']
-    # the training step beside the sum of its GEMMs timed alone
-    train_parts = [r for r in records if r['mode'] == 'train-part']
-    (train_ceiling, ) = [r for r in records if r['mode'] == 'train-ceiling']
-    assert len(train_parts) == 6
+    # the training step beside the sum of its GEMMs timed alone, at the
+    # training batch and the second one (8 and 16 in a smoke run)
+    ceilings = {r['batch']: r for r in records
+                if r['mode'] == 'train-ceiling'}
+    assert sorted(ceilings) == [8, 16]
     layers = 1  # the tiny preset of a smoke run
-    step_ms = layers * sum(r['forward_ms'] + r['input_grad_ms'] +
-                           r['weight_grad_ms'] for r in train_parts)
-    assert train_ceiling['ceiling_step_ms'] == pytest.approx(step_ms)
-    assert train_ceiling['poses_per_s'] == pytest.approx(
-        train_ceiling['batch'] / step_ms * 1e3)
-    for mode in ('train-fp32', 'train-fp32-plain', 'train-fp32-unblocked'):
-        (row, ) = [r for r in records if r['mode'] == mode]
-        assert row['share_of_parts_ceiling'] == pytest.approx(
-            row['poses_per_s'] / train_ceiling['poses_per_s'])
+    for batch, train_ceiling in ceilings.items():
+        train_parts = [r for r in records if r['mode'] == 'train-part' and
+                       r['batch'] == batch]
+        assert len(train_parts) == 6
+        step_ms = layers * sum(r['forward_ms'] + r['input_grad_ms'] +
+                               r['weight_grad_ms'] for r in train_parts)
+        assert train_ceiling['ceiling_step_ms'] == pytest.approx(step_ms)
+        assert train_ceiling['poses_per_s'] == pytest.approx(
+            batch / step_ms * 1e3)
+    modes_by_batch = {8: ('train-fp32', 'train-fp32-plain',
+                          'train-fp32-unblocked'),
+                      16: ('train-fp32', 'train-fp32-unblocked')}
+    for batch, train_modes in modes_by_batch.items():
+        for mode in train_modes:
+            (row, ) = [r for r in records if r['mode'] == mode and
+                       r['batch'] == batch]
+            assert row['share_of_parts_ceiling'] == pytest.approx(
+                row['poses_per_s'] / ceilings[batch]['poses_per_s'])
+    # batch-1 latency beside its arithmetic limit
+    for r in records:
+        if r['mode'].startswith('stream-') or (
+                r['mode'] == 'eval-fp32' and r['batch'] == 1):
+            assert r['arithmetic_limit_ms'] > 0
+            assert r['times_arithmetic_limit'] == pytest.approx(
+                r['median_ms'] / r['arithmetic_limit_ms'])
+    assert 'Batch-1 latency beside its arithmetic limit' in \
+        (out / 'model.md').read_text()
     assert 'Training step beside its parts ceiling' in \
         (out / 'model.md').read_text()
     assert 'eval-fp32-no-onednn' in modes

@@ -51,6 +51,11 @@ class JointMixing(nn.Module):
     #: Rows per block with autograd on a CPU, see
     #: :mod:`models.pose.nn.cpu.blocked_mlp`.
     training_chunk_rows: int = 2048
+    #: Fewest rows (``B * F``) for which training takes the blocked path:
+    #: below it the hidden tensors stay in cache anyway, and recomputing
+    #: them in the backward pass costs more than it saves (the measured
+    #: crossover is in ``docs/performance.rst``).
+    training_min_rows: int = 32768
 
     def __init__(self, joints: int, channels: int, dropout: float):
         super().__init__()
@@ -88,6 +93,7 @@ class JointMixing(nn.Module):
         # compiler fuses on its own, a tracer (fvcore, ONNX) cannot see
         # into the autograd Function, and GPUs have the bandwidth
         return (self.training_blocking and self.training_chunk_rows > 0 and
+                y.numel() >= self.training_min_rows * y.size(-1) and
                 torch.is_grad_enabled() and
                 y.device.type == 'cpu' and y.dtype == torch.float32 and
                 not torch.is_autocast_enabled('cpu') and
@@ -97,6 +103,8 @@ class JointMixing(nn.Module):
     def _mlp_blocked(self, y: Tensor) -> Tensor:
         rows = y.reshape(-1, y.size(-1))  # [B * F, J]
         step = self.inference_chunk_rows
+        if rows.size(0) <= step:  # one block: no copy through torch.cat
+            return self.fc2(self.fc1(rows)).view(*y.shape[:-1], -1)
         out = [self.fc2(self.fc1(rows[start:start + step]))
                for start in range(0, rows.size(0), step)]
         return torch.cat(out).view(*y.shape[:-1], -1)

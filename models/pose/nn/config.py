@@ -118,10 +118,15 @@ class FastPaths:
             step in blocks of rows (:mod:`models.pose.nn.cpu.blocked_mlp`).
         onednn (bool): CPU fp32 inference GEMMs through oneDNN's fused
             kernel (:func:`pyg_wj.utils.linear`) instead of ``F.linear``.
+        folded_inference (bool): Eval-mode fp32 CPU inference with its
+            constants (Jacobi operators, BatchNorm and LayerNorm affines,
+            the initial-feature terms) folded once per parameter version
+            (:mod:`models.pose.nn.cpu.eval_plan`).
     """
     inference_blocking: bool = True
     training_blocking: bool = True
     onednn: bool = True
+    folded_inference: bool = True
 
     def __post_init__(self):
         for f in fields(self):

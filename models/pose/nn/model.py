@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from models.pose.data.skeleton import get_skeleton
 from models.pose.nn.blocks import JointMixing, MixerBlock, authors_init
 from models.pose.nn.config import FastPaths, ModelConfig
+from models.pose.nn.cpu.eval_plan import plan_applies, plan_for
 from pyg_wj import DenseWJConv
 from pyg_wj.nn import FusedLinear
 from pyg_wj.utils import normalize_dense_adj
@@ -120,6 +121,11 @@ class MLPGraphWJ(nn.Module):
         # [B, T, J, 2] -> [B, J, 2T]: each joint's track as one vector
         x = keypoints.permute(0, 2, 1, 3).reshape(keypoints.size(0),
                                                   cfg.joints, -1)
+        if (self._fast_paths.folded_inference and
+                plan_applies(self, keypoints)):
+            plan = plan_for(self)
+            if plan is not None:
+                return plan(x, self._fast_paths.onednn)
         embedding = self.embedding(x)
         h = embedding
         for block in self.blocks:

@@ -116,21 +116,15 @@ class DenseWJConv(WJRule, Module):
                 :math:`\mathbf{X}^{(0)}\mathbf{W}_3`.
         """
         num_nodes = self._check_inputs(x, x_0)
-        adj = self._normalized(adj, num_nodes, x)
-
         h1b, h2 = self._project(x)
-        if self.authors_diagonal:
-            diag = adj.diagonal(dim1=-2, dim2=-1).to(h2.dtype)
-            op = self._jacobi_diagonal(diag)
-            mh2 = op * h2
-        else:
-            op = self._jacobi_dense(adj.to(h2.dtype))
-            mh2 = torch.matmul(op, h2)
+        op = self._operator(adj, num_nodes, x, h2.dtype)
+
+        def apply(h: Tensor) -> Tensor:  # the operator on this graph
+            return op * h if self.authors_diagonal else torch.matmul(op, h)
+
         x0_proj = self.lin_initial(x_0)
-        out = self._combine(h1b, mh2, x0_proj)
-        out = self._later_steps(
-            out, x0_proj, (lambda h: op * h) if self.authors_diagonal else
-            (lambda h: torch.matmul(op, h)))
+        out = self._combine(h1b, apply(h2), x0_proj)
+        out = self._later_steps(out, x0_proj, apply)
         if mask is not None:
             if mask.shape != x.shape[:-1]:
                 raise ValueError(f"'mask' must have shape "
@@ -138,6 +132,24 @@ class DenseWJConv(WJRule, Module):
                                  f"{list(mask.shape)}")
             out = out * mask.unsqueeze(-1).to(out.dtype)
         return (out, x0_proj) if return_x0_proj else out
+
+    def _operator(self, adj: Tensor, num_nodes: int, x: Tensor,
+                  dtype: torch.dtype) -> Tensor:
+        """The Jacobi operator (:meth:`_jacobi_dense`, or the diagonal
+        form) for ``adj``; without autograd built once per adjacency and
+        parameter version (:meth:`_cached_constant`), as the checks and
+        the normalisation of the same adjacency give the same result."""
+        def build() -> Tensor:
+            norm = self._normalized(adj, num_nodes, x)
+            if self.authors_diagonal:
+                diag = norm.diagonal(dim1=-2, dim2=-1).to(dtype)
+                return self._jacobi_diagonal(diag)
+            return self._jacobi_dense(norm.to(dtype))
+
+        settings = (num_nodes, dtype, self.normalize, self.add_self_loops,
+                    self.authors_diagonal, self.cached)
+        return self._cached_constant('operator', (adj, self.Q), settings,
+                                     build)
 
     def _normalized(self, adj: Tensor, num_nodes: int, x: Tensor) -> Tensor:
         if self._cached_adj is not None:

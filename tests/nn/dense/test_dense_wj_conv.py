@@ -92,3 +92,36 @@ def test_repr():
     assert repr(DenseWJConv(384, 768, num_nodes=17, modulation=True)) == (
         "DenseWJConv(384, 768, alpha=0.1, omega='node', num_nodes=17, "
         "modulation=True)")
+
+
+@pytest.mark.parametrize('authors_diagonal', [False, True])
+def test_operator_cache_is_never_stale(authors_diagonal):
+    """Without autograd the Jacobi operator is kept between calls; every
+    change of its sources (Q, the adjacency, alpha) rebuilds it."""
+    torch.manual_seed(0)
+    conv = DenseWJConv(8, 6, num_nodes=5, modulation=True,
+                       authors_diagonal=authors_diagonal).eval()
+    x, adj = torch.randn(2, 5, 8), torch.rand(5, 5)
+
+    def fresh():  # the same layer with autograd on: nothing cached
+        with torch.enable_grad():
+            return conv(x, x, adj).detach()
+
+    def edit_q():
+        conv.Q.add_(0.5)
+
+    def edit_adj():
+        adj.add_(torch.rand(5, 5))  # not a rescaling: normalised away
+
+    def edit_alpha():
+        conv.alpha = 0.6
+
+    with torch.no_grad():
+        first = conv(x, x, adj)
+        assert 'operator' in conv._constants
+        for edit in (edit_q, edit_adj, edit_alpha):
+            edit()
+            out = conv(x, x, adj)
+            torch.testing.assert_close(out, fresh())
+            assert not torch.allclose(out, first)
+            first = out

@@ -132,7 +132,7 @@ def test_fast_paths_belong_to_one_model():
     with pytest.raises(RuntimeError, match='boom'):
         with first.fast_paths(inference_blocking=False, onednn=False,
                               training_blocking=False) as paths:
-            assert paths == FastPaths(False, False, False)
+            assert paths == FastPaths(False, False, False, True)
             assert not any(value for _, _, value in _fast_path_flags(first))
             assert _fast_path_flags(second) == untouched
             assert 'onednn=False' in repr(first)
@@ -144,7 +144,7 @@ def test_fast_paths_belong_to_one_model():
     assert first.fast_path_options == FastPaths(onednn=False)
     assert second.fast_path_options == FastPaths()
     assert 'fast_paths=FastPaths(inference_blocking=True, training_blocking=' \
-        'True, onednn=False)' in repr(first)
+        'True, onednn=False, folded_inference=True)' in repr(first)
     built = MLPGraphWJ(cfg, fast_paths=FastPaths(training_blocking=False))
     assert not built.blocks[0].joint_mixing.training_blocking
     with pytest.raises(TypeError, match="'onednn' must be a bool, got int"):

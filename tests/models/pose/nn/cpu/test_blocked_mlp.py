@@ -57,6 +57,7 @@ def test_joint_mixing_training_path_matches_the_plain_path():
     h = torch.randn(6, 17, 32, requires_grad=True)
     results = []
     layer.training_chunk_rows = 64  # 6 * 32 = 192 rows: three blocks
+    layer.training_min_rows = 0
     for blocking in (True, False):  # blocked, then plain
         layer.zero_grad(set_to_none=True)
         h.grad = None
@@ -81,6 +82,7 @@ def test_model_training_uses_the_blocked_path(monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(blocks_module, 'blocked_joint_mlp', spy)
+    monkeypatch.setattr(blocks_module.JointMixing, 'training_min_rows', 0)
     model = MLPGraphWJ(preset_config('tiny')).train()
     x = torch.rand(4, 3, 17, 2)
     model(x).sum().backward()
@@ -106,3 +108,19 @@ def test_bad_block():
     with pytest.raises(ValueError, match="'block' must be positive, got 0"):
         blocked_joint_mlp(torch.randn(3, 5, dtype=torch.float64), w1, b1, w2,
                           b2, 0.0, 0)
+
+
+def test_training_chooses_the_blocked_path_by_shape(monkeypatch):
+    """Below ``training_min_rows`` rows (B * F) the plain path runs: there
+    the hidden tensors fit in cache and blocking only adds work."""
+    import models.pose.nn.blocks as blocks_module
+    calls = []
+    real = blocks_module.blocked_joint_mlp
+    monkeypatch.setattr(blocks_module, 'blocked_joint_mlp',
+                        lambda *args: calls.append(1) or real(*args))
+    layer = JointMixing(joints=17, channels=32, dropout=0.0).train()
+    layer.training_min_rows = 4 * 32
+    layer(torch.randn(3, 17, 32, requires_grad=True)).sum().backward()
+    assert calls == []  # 96 rows
+    layer(torch.randn(4, 17, 32, requires_grad=True)).sum().backward()
+    assert calls == [1]  # 128 rows
