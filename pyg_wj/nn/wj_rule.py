@@ -17,6 +17,7 @@ from pyg_wj.utils.validation import (
     check_initial_features,
     check_node_features,
 )
+from pyg_wj.utils.versions import tensor_state
 
 
 class WJRule(WJParameters):
@@ -27,14 +28,14 @@ class WJRule(WJParameters):
         """``build()``, a function of the tensors ``sources`` (``None``
         entries allowed), the layer's ``alpha`` and ``settings``; without
         autograd, compilers and tracers kept and reused while every source
-        is the same object at the same version counter, storage and dtype
+        is the same object at the same version counter, storage, dtype and
+        generation (:func:`pyg_wj.utils.versions.tensor_state`)
         (the sources are held, so their addresses cannot be reused)."""
         if (torch.is_grad_enabled() or torch.compiler.is_compiling() or
                 torch.jit.is_tracing() or
                 any(t is not None and t.is_inference() for t in sources)):
             return build()
-        state = (tuple(None if t is None else
-                       (id(t), t._version, t.data_ptr(), t.dtype)
+        state = (tuple(None if t is None else tensor_state(t)
                        for t in sources), self.alpha, settings)
         cache = self.__dict__.setdefault('_constants', {})
         hit = cache.get(name)

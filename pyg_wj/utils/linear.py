@@ -25,8 +25,10 @@ reorder costs as much as the product. A weight that is an
 parameter is provably unchanged: the same tensor object, version counter
 (every in-place edit outside ``.data``, an optimizer step, and
 ``load_state_dict`` bump it), storage address (``.to()`` / ``.float()``
-swap it), device, dtype, shape and strides. Writes through ``.data`` are
-invisible to the version counter: after one, call
+swap it), device, dtype, shape and strides, and the generation of
+:mod:`pyg_wj.utils.versions` (fused optimizer steps do not bump the
+version counter; every optimizer step bumps the generation). Writes
+through ``.data`` are invisible to both: after one, call
 :func:`clear_packed_weights`.
 """
 from typing import Dict, Optional, Tuple
@@ -35,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
+
+from pyg_wj.utils.versions import tensor_state
 
 #: Activations :func:`linear` can apply (``'gelu'`` is the exact, erf-based
 #: GELU of ``F.gelu``).
@@ -78,8 +82,7 @@ def _reorder_op():
 
 
 def _weight_state(weight: Tensor) -> Tuple:
-    return (weight._version, weight.data_ptr(), weight.device,
-            weight.dtype, tuple(weight.shape), weight.stride())
+    return (*tensor_state(weight), weight.device)
 
 
 def packed_weight(weight: Tensor, rows: int) -> Optional[Tensor]:

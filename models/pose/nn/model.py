@@ -18,6 +18,7 @@ from models.pose.nn.cpu.eval_plan import plan_applies, plan_for
 from pyg_wj import DenseWJConv
 from pyg_wj.nn import FusedLinear
 from pyg_wj.utils import normalize_dense_adj
+from pyg_wj.utils.versions import invalidate
 
 
 class MLPGraphWJ(nn.Module):
@@ -98,6 +99,13 @@ class MLPGraphWJ(nn.Module):
             yield self._fast_paths
         finally:
             self.set_fast_paths(previous)
+
+    def train(self, mode: bool = True) -> 'MLPGraphWJ':
+        # BatchNorm's running statistics move in training-mode forwards
+        # without bumping their version counters: a switch of mode marks
+        # the folded eval path (and every cache keyed like it) stale
+        invalidate()
+        return super().train(mode)
 
     def forward(self, keypoints: Tensor) -> Tensor:
         cfg = self.config

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from torch.nn.modules import module as module_hooks
 
 from pyg_wj.utils.linear import ConstantWeight
+from pyg_wj.utils.versions import tensor_state
 
 
 class ParameterWatch:
@@ -39,7 +40,9 @@ class ParameterWatch:
     submodule, parameter and buffer of the model as the object it was in
     its owner's dict, and each tensor's version counter (every in-place
     edit outside ``.data``: an optimizer step, ``load_state_dict``),
-    storage address (``.to()``, ``.float()``) and dtype."""
+    storage address (``.to()``, ``.float()``), dtype and the generation of
+    :mod:`pyg_wj.utils.versions` (fused optimizer steps and BatchNorm
+    statistics do not bump version counters)."""
 
     def __init__(self, model: nn.Module):
         self.modules = list(model.modules())
@@ -59,7 +62,7 @@ class ParameterWatch:
     def _state(self) -> List[Tuple]:
         # no device: a move changes the address, and with the old
         # storage held (and CUDA's unified addressing) none can repeat
-        return [(t._version, t.data_ptr(), t.dtype) for t in self.tensors]
+        return [tensor_state(t) for t in self.tensors]
 
     def current(self) -> bool:
         """Whether nothing watched changed since construction."""
