@@ -744,6 +744,10 @@ def _output_world(tmp, run, ckpt):
     (tmp / 'ev' / 'pose_worst.png').symlink_to(tmp / 'data.npz')
     (tmp / 'ev2').mkdir()
     (tmp / 'ev2' / 'metrics.json').symlink_to(tmp / 'data.npz')
+    (tmp / 'kp.json').write_text(json.dumps(
+        {'image_size': [1000, 1000], 'keypoints': [[[500, 400]] * 17] * 3}))
+    os.link(tmp / 'model.pt', tmp / 'hard.npz')  # the checkpoint again
+    (tmp / 'link.npz').symlink_to(tmp / 'data.npz')
 
 
 def _tree(root):
@@ -760,6 +764,7 @@ _H36M = ['prepare-h36m', '--data-3d', '{tmp}/d3.npz', '--data-2d',
 _EVAL = ['evaluate', '--no-pictures', '--data', '{tmp}/data.npz',
          '--checkpoint']
 
+_INFER = ['infer', '{tmp}/kp.json', '--checkpoint', '{tmp}/model.pt', '-o']
 OUTPUT_CASES = [
     ('export --out the checkpoint itself',
      _EXPORT + ['{tmp}/ckpt.onnx', '--out', '{tmp}/ckpt.onnx'], '--out',
@@ -815,6 +820,12 @@ OUTPUT_CASES = [
     ('evaluate --out whose metrics.json is a symbolic link',
      _EVAL + ['{tmp}/model.pt', '--out', '{tmp}/ev2'], '--out',
      r'ev2/metrics.json is a symbolic link'),
+    ('infer -o a hard link to the checkpoint', _INFER + ['{tmp}/hard.npz'],
+     '--output', r'hard.npz is the same file as --checkpoint .*model.pt'),
+    ('infer -o into a running training', _INFER + ['{run}/poses.npz'],
+     '--output', r'in use by another run \(process {pid} holds'),
+    ('infer -o a symbolic link', _INFER + ['{tmp}/link.npz'], '--output',
+     r'link.npz is a symbolic link \(to .*data.npz\); refusing'),
     ('evaluate --out whose picture is a symbolic link (checked before '
      'metrics.json is written)',
      _EVAL[:1] + _EVAL[2:] + ['{tmp}/model.pt', '--out', '{tmp}/ev'],

@@ -65,6 +65,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.common.outputs import check_output
 from models.pose.data.skeleton import get_skeleton
 from models.pose.deploy.predictor import predictor_for
 from models.pose.infer.formats import FORMATS, Detections, read_detections
@@ -206,6 +207,9 @@ def _check_outputs(args: argparse.Namespace) -> List[Path]:
     """Refuse bad output settings before anything is computed."""
     source = Path(args.input).resolve()
     outputs = _output_list(args)
+    inputs = {name: value for name, value in (
+        ('the input', args.input), ('--checkpoint', args.checkpoint),
+        ('--onnx', getattr(args, 'onnx', None))) if value is not None}
     for path in outputs:
         _check_target(path)
         if path.resolve() == source:
@@ -214,6 +218,10 @@ def _check_outputs(args: argparse.Namespace) -> List[Path]:
         if source.is_dir() and path.resolve().parent == source:
             raise ValueError(f"--output {path}: inside the input directory "
                              f"{args.input}; expected it elsewhere")
+        # the project's rule for every output: not an input (same file
+        # under any name), not in another run's locked directory, no links
+        check_output(path, argument='--output', inputs=inputs,
+                     create_parents=False)
     names = [p.resolve() for p in outputs]
     twice = sorted({str(p) for p in outputs if names.count(p.resolve()) > 1})
     if twice:
