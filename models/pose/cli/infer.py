@@ -54,7 +54,6 @@ checked before anything is computed, and none may be the input):
 import argparse
 import importlib
 import math
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -182,7 +181,8 @@ def _output_list(args: argparse.Namespace) -> List[Path]:
 
 
 def _check_target(path: Path) -> Path:
-    """Refuse an output that cannot be written, before any work."""
+    """Refuse an output of a kind infer cannot write, before any work (the
+    directory, links and inputs are :func:`check_output`'s)."""
     suffix = path.suffix.lower()
     if suffix in ANIMATIONS:
         return _viz('animation').check_animation_path(path)
@@ -190,16 +190,6 @@ def _check_target(path: Path) -> Path:
         raise ValueError(f"--output {path}: suffix {suffix or '(none)'}; "
                          f"expected one of "
                          f"{', '.join(SUFFIXES + ANIMATIONS)}")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"--output {path}: directory "
-                                f"{path.parent} does not exist")
-    if path.is_dir():
-        raise IsADirectoryError(f"--output {path} is a directory")
-    # files are written atomically: a temporary file in the directory,
-    # renamed, so the directory must take new files
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"--output {path}: directory {path.parent} "
-                              f"is not writable")
     return path
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from bvh import Bvh
 
+from models.common import outputs
 from models.pose.__main__ import main
 from models.pose.cli import infer as infer_cli
 from models.pose.infer.layouts import LAYOUT_NAMES
@@ -233,9 +234,10 @@ def test_no_output_into_the_openpose_folder(tmp_path, fake_loader, capsys):
 
 def test_an_unwritable_directory_is_refused_first(tmp_path, fake_loader,
                                                   monkeypatch, capsys):
-    """(as root every directory is writable: os.access is the check)"""
+    """(as root every directory is writable: os.access, in the shared
+    output rule, is the check)"""
     clip = files.project_json(tmp_path)
-    monkeypatch.setattr(infer_cli.os, 'access', lambda path, mode: False)
+    monkeypatch.setattr(outputs.os, 'access', lambda path, mode: False)
     assert _infer(clip, '-o', tmp_path / 'p.npz') == 2
     assert f'directory {tmp_path} is not writable' in capsys.readouterr().err
     assert fake_loader.calls == []
