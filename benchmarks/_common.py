@@ -365,6 +365,24 @@ def atomic_write_json(path: Path, records: List[Dict[str, Any]]) -> None:
     write_text_atomic(path, text + '\n')
 
 
+def write_report(out: Path, suite: str, records: List[Dict[str, Any]],
+                 markdown: str,
+                 figure: Optional[Callable[[Path], None]] = None) -> None:
+    """A suite's ``<suite>.json`` (``records``), ``<suite>.md`` and, given
+    ``figure`` (called with the path), ``<suite>.png``; a figure that fails
+    (no matplotlib) is logged, never allowed to lose the data."""
+    atomic_write_json(out / f'{suite}.json', records)
+    write_text_atomic(out / f'{suite}.md', markdown)
+    written = f'{out / (suite + ".json")} and {suite}.md'
+    if figure is not None:
+        try:
+            figure(out / f'{suite}.png')
+            written = f'{out / (suite + ".json")}, {suite}.md, {suite}.png'
+        except Exception as exc:
+            log(f'{suite}: no picture ({exc!r})')
+    log(f'{suite}: wrote {written}')
+
+
 def _json_safe(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _json_safe(v) for k, v in obj.items()}

@@ -21,7 +21,6 @@ from benchmarks import _common as common
 from benchmarks import counting
 from benchmarks.counting import EQ6
 from benchmarks.options import RunOptions
-from models.common.files import write_text_atomic
 from models.common.markdown import markdown_table
 from models.pose.data.skeleton import get_skeleton
 from models.pose.nn.config import VARIANTS, preset_config
@@ -277,7 +276,6 @@ def run(opts: RunOptions) -> List[Dict[str, Any]]:
             common.log(f"flops: MISMATCH {r['name']}: fvcore "
                        f"{r['macs_fvcore']:,} != analytic "
                        f"{r['macs_analytic']:,}")
-    common.atomic_write_json(opts.out / 'flops.json', records)
-    write_text_atomic(opts.out / 'flops.md', markdown(records, env, opts))
-    common.log(f'flops: wrote {opts.out / "flops.json"} and flops.md')
+    common.write_report(opts.out, 'flops', records,
+                        markdown(records, env, opts))
     return records

@@ -39,7 +39,6 @@ from torch_geometric.utils import to_undirected
 
 from benchmarks import _common as common
 from benchmarks.options import RunOptions
-from models.common.files import write_text_atomic
 from models.common.markdown import markdown_table
 from pyg_wj import WJConv
 
@@ -263,12 +262,8 @@ def run(opts: RunOptions,
                 'seconds': time.perf_counter() - start})
             common.log(f'node_classification: {graph_name:14s} {name:22s} '
                        f'{statistics.mean(accs):.3f} ± {std:.3f}')
-    common.atomic_write_json(opts.out / 'node_classification.json',
-                             records)
-    write_text_atomic(opts.out / 'node_classification.md',
-                      markdown(records, env, opts))
-    common.log(f'node_classification: wrote '
-               f'{opts.out / "node_classification.json"} and .md')
+    common.write_report(opts.out, 'node_classification', records,
+                        markdown(records, env, opts))
     return records
 
 

@@ -41,7 +41,6 @@ from benchmarks.layer.record import LayerRecord
 from benchmarks.layer.report import markdown, plot
 from benchmarks.layer.timing import Case, Settings, run_case
 from benchmarks.options import RunOptions
-from models.common.files import write_text_atomic
 
 
 def run(opts: RunOptions) -> List[LayerRecord]:
@@ -51,16 +50,9 @@ def run(opts: RunOptions) -> List[LayerRecord]:
         warnings.simplefilter('ignore', UserWarning)
         records = _run(opts)
     _, note = scatter_note()
-    common.atomic_write_json(opts.out / 'layer.json',
-                             [r.to_json() for r in records])
-    write_text_atomic(opts.out / 'layer.md',
-                      markdown(records, env, opts, note))
-    try:
-        plot(records, opts.out / 'layer.png')
-    except Exception as exc:  # a missing matplotlib must not lose the data
-        common.log(f'layer: no picture ({exc!r})')
-    common.log(f'layer: wrote {opts.out / "layer.json"}, layer.md, '
-               f'layer.png')
+    common.write_report(opts.out, 'layer', [r.to_json() for r in records],
+                        markdown(records, env, opts, note),
+                        lambda path: plot(records, path))
     return records
 
 

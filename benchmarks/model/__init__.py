@@ -50,7 +50,6 @@ from benchmarks.model.throughput import (
     training_records,
 )
 from benchmarks.options import RunOptions
-from models.common.files import write_text_atomic
 
 
 def run(opts: RunOptions) -> List[Dict[str, Any]]:
@@ -101,14 +100,9 @@ def run(opts: RunOptions) -> List[Dict[str, Any]]:
                            r['preset'] == preset), None)
         common.log(f'model: {preset} data loader')
         records += loader_records(preset, train_batch, fp32_train, opts)
-    common.atomic_write_json(opts.out / 'model.json', records)
-    write_text_atomic(opts.out / 'model.md', markdown(records, env, opts))
-    try:
-        plot(records, opts.out / 'model.png')
-    except Exception as exc:  # a missing matplotlib must not lose the data
-        common.log(f'model: no picture ({exc!r})')
-    common.log(f'model: wrote {opts.out / "model.json"}, model.md, '
-               f'model.png')
+    common.write_report(opts.out, 'model', records,
+                        markdown(records, env, opts),
+                        lambda path: plot(records, path))
     return records
 
 
